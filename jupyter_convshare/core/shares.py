@@ -15,11 +15,29 @@ Conventions:
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import os
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Callable, Literal
 
-from .model import Conversation
+from . import access
+from .errors import Conflict, Expired, InvalidRequest, NotFound, TooLarge
+from .model import Attachment, Conversation, format_time, utcnow
+from .store import ConversationRecord, ShareRecord, SQLiteStore, Store, StoreSession
+from .tokens import (
+    SECRET_BYTES,
+    derive_link,
+    load_or_create_secret,
+    lookup_key,
+    new_nonce,
+    new_share_id,
+    verify,
+)
 
 ShareMode = Literal["live", "snapshot"]
 
@@ -33,6 +51,15 @@ EXPIRY_PRESETS: dict[str, int | None] = {
 """Expiry presets: name -> lifetime in seconds (``None``: never expires)."""
 
 DEFAULT_EXPIRES = "7d"
+
+DEFAULT_MAX_BLOB_BYTES = 50 * 1024 * 1024
+"""Default largest attachment the service stores, in bytes (50 MiB)."""
+
+LINK_SECRET_FILE = "link_secret"
+"""File name of the link secret inside the store folder (outside the database)."""
+
+_LINK_RE = re.compile(r"[A-Za-z0-9_-]{22,128}")
+_MODES = ("live", "snapshot")
 
 
 class _Unset:
@@ -73,7 +100,18 @@ class StoredConversation:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-serialisable dict (times as ISO 8601 UTC)."""
-        raise NotImplementedError
+        return {
+            "id": self.id,
+            "owner": self.owner,
+            "title": self.title,
+            "version": self.version,
+            "message_count": self.message_count,
+            "source_format": self.source_format,
+            "source_path": self.source_path,
+            "source_mtime": self.source_mtime,
+            "created_at": format_time(self.created_at),
+            "updated_at": format_time(self.updated_at),
+        }
 
 
 @dataclass
@@ -111,11 +149,25 @@ class Share:
 
     def is_expired(self, now: datetime) -> bool:
         """``True`` when ``expires_at`` is set and ``now >= expires_at``."""
-        raise NotImplementedError
+        return self.expires_at is not None and now >= self.expires_at
 
     def to_json(self, url: str | None = None) -> dict[str, Any]:
         """JSON dict with every attribute (times ISO 8601 UTC or ``None``) plus ``url``."""
-        raise NotImplementedError
+        return {
+            "share_id": self.share_id,
+            "link": self.link,
+            "url": url,
+            "conversation_id": self.conversation_id,
+            "owner": self.owner,
+            "title": self.title,
+            "mode": self.mode,
+            "expires_at": format_time(self.expires_at),
+            "created_at": format_time(self.created_at),
+            "updated_at": format_time(self.updated_at),
+            "snapshot_at": format_time(self.snapshot_at),
+            "view_count": self.view_count,
+            "last_accessed_at": format_time(self.last_accessed_at),
+        }
 
 
 @dataclass
@@ -150,7 +202,37 @@ def parse_expires(value: str | datetime | None, now: datetime) -> datetime | Non
         InvalidRequest: (``field="expires"``) unknown preset, unparsable string, naive
             datetime, or a time not after ``now``.
     """
-    raise NotImplementedError
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text in EXPIRY_PRESETS:
+            seconds = EXPIRY_PRESETS[text]
+            return None if seconds is None else now + timedelta(seconds=seconds)
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidRequest(
+                f"expires: expected one of {', '.join(EXPIRY_PRESETS)} or an ISO 8601 time"
+                f" with a UTC offset, got {_shorten(value)}",
+                field="expires",
+            ) from None
+    else:
+        raise InvalidRequest(
+            f"expires: expected a string, got {type(value).__name__}", field="expires"
+        )
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise InvalidRequest(
+            "expires: the time has no UTC offset (add 'Z' or '+01:00')", field="expires"
+        )
+    when = when.astimezone(timezone.utc)
+    if when <= now:
+        raise InvalidRequest("expires: the time must be in the future", field="expires")
+    return when
 
 
 class ShareService:
@@ -160,7 +242,18 @@ class ShareService:
         store: the store (SQLite through sqlite-utils, see ``core.store``).
         link_secret: server secret (bytes, >= 32) used to derive link tokens; kept outside
             the database. Changing it invalidates every link.
-        clock: returns the current UTC time; injectable for tests.
+        clock: returns the current UTC time; injectable for tests. Public as
+            ``service.clock`` (tests may replace it).
+        allow_never: whether ``expires="never"`` is allowed (the server's
+            ``allow_never_expires``); when ``False`` it is an ``InvalidRequest(field="expires")``.
+        max_expires_seconds: longest allowed lifetime of a link from now, in seconds, or
+            ``None`` for no cap; a later expiry (or never) is an
+            ``InvalidRequest(field="expires")``.
+        max_blob_bytes: largest attachment stored, in bytes (``None``: no limit); larger
+            ones raise :class:`~.errors.TooLarge`.
+
+    Raises:
+        ValueError: ``link_secret`` shorter than 32 bytes, or a non-positive cap.
     """
 
     def __init__(
@@ -168,8 +261,61 @@ class ShareService:
         store: Any,
         link_secret: bytes,
         clock: Callable[[], datetime] | None = None,
+        *,
+        allow_never: bool = True,
+        max_expires_seconds: int | None = None,
+        max_blob_bytes: int | None = DEFAULT_MAX_BLOB_BYTES,
     ) -> None:
-        raise NotImplementedError
+        if not isinstance(link_secret, (bytes, bytearray)) or len(link_secret) < SECRET_BYTES:
+            raise ValueError(f"link_secret must be at least {SECRET_BYTES} bytes")
+        if max_expires_seconds is not None and max_expires_seconds <= 0:
+            raise ValueError("max_expires_seconds must be positive")
+        self.store = store
+        self._secret = bytes(link_secret)
+        self.clock: Callable[[], datetime] = clock or utcnow
+        self.allow_never = allow_never
+        self.max_expires_seconds = max_expires_seconds
+        self.max_blob_bytes = max_blob_bytes
+
+    @classmethod
+    def open(
+        cls,
+        store_dir: str | os.PathLike[str],
+        *,
+        clock: Callable[[], datetime] | None = None,
+        allow_never: bool = True,
+        max_expires_seconds: int | None = None,
+        max_blob_bytes: int | None = DEFAULT_MAX_BLOB_BYTES,
+    ) -> ShareService:
+        """Open (creating on first use) the store in ``store_dir``.
+
+        Creates the folder (mode ``0700``), ``convshare.db`` (SQLite, WAL, migrated),
+        ``blobs/`` and the link secret file ``link_secret`` (32 random bytes, mode ``0600``,
+        outside the database). Keyword arguments are those of :class:`ShareService`.
+
+        Raises:
+            OSError: the folder or secret cannot be created; StoreVersionError: the
+                database is newer than this code.
+        """
+        directory = Path(store_dir)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        secret = load_or_create_secret(directory / LINK_SECRET_FILE)
+        return cls(
+            SQLiteStore(directory),
+            secret,
+            clock,
+            allow_never=allow_never,
+            max_expires_seconds=max_expires_seconds,
+            max_blob_bytes=max_blob_bytes,
+        )
+
+    def close(self) -> None:
+        """Close the store's connections."""
+        self.store.close()
+
+    def __repr__(self) -> str:
+        # Never shows the link secret.
+        return f"<ShareService store={self.store!r}>"
 
     # -- conversations ------------------------------------------------------------------
 
@@ -190,7 +336,7 @@ class ShareService:
         Raises:
             InvalidRequest: empty id; TooLarge: a blob over the store's limit.
         """
-        raise NotImplementedError
+        return self._write_conversation(owner, conversation, blobs, source_mtime, must_exist=False)
 
     def sync_conversation(
         self,
@@ -209,30 +355,51 @@ class ShareService:
         Raises:
             NotFound: no such conversation for ``owner``.
         """
-        raise NotImplementedError
+        if fresh.id != conversation_id:
+            fresh = fresh.copy()
+            fresh.id = conversation_id
+        return self._write_conversation(owner, fresh, blobs, source_mtime, must_exist=True)
 
     def get_conversation(self, owner: str, conversation_id: str) -> Conversation:
         """The stored conversation. Raises NotFound."""
-        raise NotImplementedError
+        with self.store.read() as session:
+            record = session.get_conversation(owner, conversation_id)
+            doc = session.get_conversation_doc(owner, conversation_id) if record else None
+        if record is None or doc is None or not access.can_manage_conversation(owner, record):
+            raise _conversation_not_found()
+        return Conversation.from_dict(json.loads(doc))
 
     def get_conversation_info(self, owner: str, conversation_id: str) -> StoredConversation:
         """The stored conversation's metadata row. Raises NotFound."""
-        raise NotImplementedError
+        with self.store.read() as session:
+            record = session.get_conversation(owner, conversation_id)
+        if record is None or not access.can_manage_conversation(owner, record):
+            raise _conversation_not_found()
+        return _stored(record)
 
     def list_conversations(self, owner: str) -> list[StoredConversation]:
         """``owner``'s conversations, most recently updated first."""
-        raise NotImplementedError
+        with self.store.read() as session:
+            return [_stored(r) for r in session.list_conversations(owner)]
 
     def find_conversation_by_path(self, owner: str, path: str) -> StoredConversation | None:
         """The conversation imported from ``path`` (relative to the Jupyter root), if any."""
-        raise NotImplementedError
+        with self.store.read() as session:
+            record = session.find_conversation_by_path(owner, path)
+        return _stored(record) if record else None
 
     def delete_conversation(self, owner: str, conversation_id: str) -> None:
         """Delete a conversation: revokes all its shares and drops blobs nothing else uses.
 
         Raises NotFound.
         """
-        raise NotImplementedError
+        with self.store.write() as tx:
+            record = tx.get_conversation(owner, conversation_id)
+            if record is None or not access.can_manage_conversation(owner, record):
+                raise _conversation_not_found()
+            referenced = tx.delete_conversation(owner, conversation_id)
+        # After the commit: the blobs are garbage only once no row points at them.
+        self.store.collect_blobs(referenced)
 
     # -- shares -------------------------------------------------------------------------
 
@@ -252,15 +419,52 @@ class ShareService:
         Raises:
             NotFound: no such conversation; InvalidRequest: bad ``expires`` or ``mode``.
         """
-        raise NotImplementedError
+        _check_mode(mode)
+        now = self._now()
+        expires_at = self._expiry(expires, now)
+        share_id = new_share_id()
+        nonce = new_nonce()
+        lookup = lookup_key(derive_link(self._secret, share_id, nonce))
+        with self.store.write() as tx:
+            conversation = tx.get_conversation(owner, conversation_id)
+            if conversation is None or not access.can_manage_conversation(owner, conversation):
+                raise _conversation_not_found()
+            existing = tx.find_share(owner, conversation_id)
+            if existing is not None:
+                return self._share(existing), False
+            tx.insert_share(
+                ShareRecord(
+                    share_id=share_id,
+                    owner=owner,
+                    conversation_id=conversation_id,
+                    link_nonce=nonce,
+                    link_lookup=lookup,
+                    mode=mode,
+                    expires_at=expires_at,
+                    created_at=now,
+                    updated_at=now,
+                    snapshot_at=now if mode == "snapshot" else None,
+                    view_count=0,
+                    last_accessed_at=None,
+                )
+            )
+            if mode == "snapshot":
+                tx.freeze_snapshot(share_id)
+            record = tx.get_share(share_id)
+        assert record is not None
+        return self._share(record), True
 
     def get_share(self, owner: str, share_id: str) -> Share:
         """One of ``owner``'s shares. Raises NotFound."""
-        raise NotImplementedError
+        with self.store.read() as session:
+            record = self._managed(session, owner, share_id)
+        return self._share(record)
 
     def list_shares(self, owner: str) -> list[Share]:
         """``owner``'s shares (expired ones included), newest first."""
-        raise NotImplementedError
+        with self.store.read() as session:
+            records = session.list_shares(owner)
+        return [self._share(r) for r in records if access.can_manage(owner, r)]
 
     def update_share(
         self,
@@ -278,7 +482,27 @@ class ShareService:
         Raises:
             NotFound; InvalidRequest (bad value, ``field`` names it).
         """
-        raise NotImplementedError
+        now = self._now()
+        changes: dict[str, Any] = {}
+        if expires is not UNSET:
+            changes["expires_at"] = self._expiry(expires, now)
+        if mode is not UNSET:
+            _check_mode(mode)
+        with self.store.write() as tx:
+            record = self._managed(tx, owner, share_id)
+            if mode is not UNSET and mode != record.mode:
+                changes["mode"] = mode
+                if mode == "snapshot":
+                    tx.freeze_snapshot(share_id)
+                    changes["snapshot_at"] = _after(record.snapshot_at, now)
+                else:
+                    tx.delete_snapshot(share_id)
+                    changes["snapshot_at"] = None
+            if changes:
+                changes["updated_at"] = _after(record.updated_at, now)
+                tx.update_share(share_id, changes)
+            record = self._managed(tx, owner, share_id)
+        return self._share(record)
 
     def update_snapshot(self, owner: str, share_id: str) -> Share:
         """Re-freeze a snapshot share at the conversation's current state (same link).
@@ -286,19 +510,53 @@ class ShareService:
         Raises:
             NotFound; InvalidRequest (``field="mode"``) when the share is live.
         """
-        raise NotImplementedError
+        now = self._now()
+        with self.store.write() as tx:
+            record = self._managed(tx, owner, share_id)
+            if record.mode != "snapshot":
+                raise InvalidRequest(
+                    "mode: this share is live; only a snapshot share can be updated",
+                    field="mode",
+                )
+            tx.freeze_snapshot(share_id)
+            tx.update_share(
+                share_id,
+                {
+                    "snapshot_at": _after(record.snapshot_at, now),
+                    "updated_at": _after(record.updated_at, now),
+                },
+            )
+            record = self._managed(tx, owner, share_id)
+        return self._share(record)
 
     def rotate_link(self, owner: str, share_id: str) -> Share:
         """Give the share a new link; the old one answers 404 from now on. Raises NotFound."""
-        raise NotImplementedError
+        now = self._now()
+        nonce = new_nonce()
+        lookup = lookup_key(derive_link(self._secret, share_id, nonce))
+        with self.store.write() as tx:
+            record = self._managed(tx, owner, share_id)
+            tx.update_share(
+                share_id,
+                {
+                    "link_nonce": nonce,
+                    "link_lookup": lookup,
+                    "updated_at": _after(record.updated_at, now),
+                },
+            )
+            record = self._managed(tx, owner, share_id)
+        return self._share(record)
 
     def revoke(self, owner: str, share_id: str) -> None:
         """Delete the share; its link answers 404 at once. Raises NotFound."""
-        raise NotImplementedError
+        with self.store.write() as tx:
+            self._managed(tx, owner, share_id)
+            tx.delete_share(share_id)
 
     def revoke_all(self, owner: str) -> int:
         """Delete every share of ``owner``; returns how many were deleted."""
-        raise NotImplementedError
+        with self.store.write() as tx:
+            return tx.delete_shares_of_owner(owner)
 
     def resolve(self, link: str, *, count_view: bool = True) -> ResolvedShare:
         """Find what a link shows (the public viewer's one call).
@@ -310,8 +568,406 @@ class ShareService:
             NotFound: unknown, rotated-away, revoked or deleted link (indistinguishable).
             Expired: the share exists but has expired.
         """
-        raise NotImplementedError
+        # Cheap shape check first: garbage never reaches the database.
+        if not isinstance(link, str) or not _LINK_RE.fullmatch(link):
+            raise _link_not_found()
+        now = self._now()
+        with self.store.read() as session:
+            record = session.get_share_by_lookup(lookup_key(link))
+            # The stored hash matched; the HMAC check proves the link was minted with this
+            # server's secret for this share's current nonce (a tampered row does not pass).
+            if record is None or not verify(self._secret, record.share_id, record.link_nonce, link):
+                raise _link_not_found()
+            if not access.can_view_by_link(share_expired=_is_expired(record.expires_at, now)):
+                raise Expired(
+                    "this link has expired: ask the person who shared it for a new link"
+                )
+            conversation_record = session.get_conversation(record.owner, record.conversation_id)
+            if record.mode == "snapshot":
+                doc = session.get_snapshot(record.share_id)
+            else:
+                doc = session.get_conversation_doc(record.owner, record.conversation_id)
+        if doc is None or conversation_record is None:
+            raise _link_not_found()
+        if count_view:
+            with self.store.write() as tx:
+                tx.record_view(record.share_id, now)
+            record = dataclasses.replace(
+                record, view_count=record.view_count + 1, last_accessed_at=now
+            )
+        share = self._share(record)
+        return ResolvedShare(
+            share=share,
+            conversation=Conversation.from_dict(json.loads(doc)),
+            cache_key=_cache_key(record, conversation_record),
+        )
 
     def blob_path(self, sha256: str) -> str:
         """Absolute path of a stored blob's file. Raises NotFound when it is absent."""
-        raise NotImplementedError
+        try:
+            path = self.store.blob_path(sha256)
+        except ValueError:
+            raise NotFound("no such file", field="sha256") from None
+        if not path.is_file():
+            raise NotFound("no such file", field="sha256")
+        return os.path.abspath(path)
+
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        now = self.clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("ShareService.clock must return an aware datetime")
+        return now.astimezone(timezone.utc)
+
+    def _expiry(self, value: str | datetime | None, now: datetime) -> datetime | None:
+        """:func:`parse_expires` plus this server's policy (never allowed? lifetime cap?)."""
+        expires_at = parse_expires(value, now)
+        if expires_at is None and not self.allow_never:
+            raise InvalidRequest(
+                "expires: links must expire on this server ('never' is not allowed)",
+                field="expires",
+            )
+        if self.max_expires_seconds is not None:
+            limit = now + timedelta(seconds=self.max_expires_seconds)
+            if expires_at is None or expires_at > limit:
+                raise InvalidRequest(
+                    f"expires: links may last at most {_duration(self.max_expires_seconds)}"
+                    " on this server",
+                    field="expires",
+                )
+        return expires_at
+
+    def _share(self, record: ShareRecord) -> Share:
+        return Share(
+            share_id=record.share_id,
+            link=derive_link(self._secret, record.share_id, record.link_nonce),
+            conversation_id=record.conversation_id,
+            owner=record.owner,
+            mode=record.mode,  # type: ignore[arg-type]
+            expires_at=record.expires_at,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            snapshot_at=record.snapshot_at,
+            view_count=record.view_count,
+            last_accessed_at=record.last_accessed_at,
+            title=record.title,
+        )
+
+    def _managed(self, session: StoreSession, owner: str, share_id: str) -> ShareRecord:
+        """The share if ``owner`` may manage it; NotFound otherwise (no existence oracle)."""
+        record = session.get_share(share_id) if isinstance(share_id, str) else None
+        if record is None or not access.can_manage(owner, record):
+            raise NotFound("no such share", field="share_id")
+        return record
+
+    def _store_blobs(
+        self, conversation: Conversation, blobs: dict[str, bytes] | None
+    ) -> tuple[dict[str, int], dict[str, bytes], list[str]]:
+        """Check, then write, the blobs of ``conversation`` (before any transaction).
+
+        Marks the attachments available with size and sha256 (on ``conversation``, which
+        is the service's private copy).
+
+        Returns:
+            ``({sha256: size}, {sha256: bytes}, [sha256 of files this call created])``.
+        """
+        if not blobs:
+            return {}, {}, []
+        for attachment_id, data in blobs.items():
+            field = f"attachments.{attachment_id}"
+            attachment = conversation.attachments.get(attachment_id)
+            if attachment is None:
+                raise InvalidRequest(
+                    f"{field}: the conversation has no attachment with this id", field=field
+                )
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise InvalidRequest(f"{field}: expected bytes", field=field)
+            if self.max_blob_bytes is not None and len(data) > self.max_blob_bytes:
+                raise TooLarge(
+                    f"{field}: {attachment.name!r} is {len(data)} bytes; the limit is"
+                    f" {self.max_blob_bytes} bytes",
+                    field=field,
+                )
+        refs: dict[str, int] = {}
+        contents: dict[str, bytes] = {}
+        created: list[str] = []
+        try:
+            for attachment_id, data in blobs.items():
+                data = bytes(data)
+                sha, new = self.store.put_blob(data)
+                if new:
+                    created.append(sha)
+                refs[sha] = len(data)
+                contents[sha] = data
+                attachment = conversation.attachments[attachment_id]
+                attachment.sha256 = sha
+                attachment.size_bytes = len(data)
+                attachment.available = True
+        except BaseException:
+            self.store.collect_blobs(created)
+            raise
+        return refs, contents, created
+
+    def _write_conversation(
+        self,
+        owner: str,
+        conversation: Conversation,
+        blobs: dict[str, bytes] | None,
+        source_mtime: float | None,
+        *,
+        must_exist: bool,
+    ) -> StoredConversation:
+        """Insert or merge ``conversation``: optimistic read-merge, then one short write.
+
+        The stored document is read and merged outside the write lock; the write
+        transaction checks that the row did not change meanwhile (version and creation
+        time) and retries the merge otherwise.
+        """
+        if not isinstance(owner, str) or not owner:
+            raise InvalidRequest("owner: empty", field="owner")
+        if not isinstance(conversation.id, str) or not conversation.id.strip():
+            raise InvalidRequest("id: the conversation id is empty", field="id")
+        incoming = conversation.copy()  # never mutate the caller's object
+        refs, contents, created = self._store_blobs(incoming, blobs)
+        try:
+            stored = self._merge_and_write(owner, incoming, refs, source_mtime, must_exist)
+        except BaseException:
+            # Rolled back: drop the files this call wrote that nothing references.
+            self.store.collect_blobs(created)
+            raise
+        # A concurrent delete may have collected a file we skipped writing because it
+        # existed; our committed reference now protects it, so put it back.
+        for sha, data in contents.items():
+            if not self.store.has_blob(sha):
+                self.store.put_blob(data)
+        return stored
+
+    def _merge_and_write(
+        self,
+        owner: str,
+        incoming: Conversation,
+        refs: dict[str, int],
+        source_mtime: float | None,
+        must_exist: bool,
+    ) -> StoredConversation:
+        cid = incoming.id
+        for _attempt in range(8):
+            with self.store.read() as session:
+                before = session.get_conversation(owner, cid)
+                old_doc = session.get_conversation_doc(owner, cid) if before else None
+            if before is None and must_exist:
+                raise _conversation_not_found()
+            if before is not None and old_doc is not None:
+                old = Conversation.from_dict(json.loads(old_doc))
+                if must_exist or before.source_path or incoming.source.path:
+                    result = merge_conversations(old, incoming)
+                else:
+                    result = incoming
+                    _carry_attachments(old, result)
+            else:
+                result = incoming
+            doc = _encode(result)
+            changed = doc != old_doc
+            now = self._now()
+            with self.store.write() as tx:
+                current = tx.get_conversation(owner, cid)
+                if _row_token(current) != _row_token(before):
+                    continue  # changed under us: merge again from the new state
+                if current is None:
+                    record = ConversationRecord(
+                        owner=owner,
+                        id=cid,
+                        title=result.title,
+                        version=1,
+                        message_count=len(result.messages),
+                        source_format=result.source.format,
+                        source_path=result.source.path,
+                        source_mtime=source_mtime,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    tx.insert_conversation(record, doc)
+                else:
+                    record = dataclasses.replace(
+                        current,
+                        title=result.title,
+                        version=current.version + 1 if changed else current.version,
+                        message_count=len(result.messages),
+                        source_format=result.source.format,
+                        source_path=result.source.path,
+                        source_mtime=(
+                            source_mtime if source_mtime is not None else current.source_mtime
+                        ),
+                        updated_at=_after(current.updated_at, now) if changed else current.updated_at,
+                    )
+                    tx.update_conversation(record, doc if changed else None)
+                if refs:
+                    tx.add_conversation_blobs(owner, cid, refs)
+            return _stored(record)
+        raise Conflict(
+            "the conversation kept changing while it was being saved; try again", field="id"
+        )
+
+
+# -- merging ---------------------------------------------------------------------------------
+
+
+def merge_conversations(stored: Conversation, fresh: Conversation) -> Conversation:
+    """Merge a re-read source (``fresh``) into the stored conversation, by message id.
+
+    * messages in ``fresh`` replace the stored ones with the same id, in source order;
+    * stored messages absent from ``fresh`` (added in the store, e.g. by collaborators,
+      or removed from the source) are kept, under their parent, after the source's
+      replies; they are never deleted;
+    * participants and attachments only in the store are kept; an attachment present in
+      both keeps its stored bytes (``sha256``, ``size_bytes``, ``available``) when the
+      fresh copy has none and names the same file;
+    * title, metadata, active leaf and source come from ``fresh`` (falling back to the
+      stored values when ``fresh`` has none).
+
+    Args:
+        stored, fresh: conversations with the same id; neither is modified.
+
+    Returns:
+        A new :class:`Conversation`.
+    """
+    merged = fresh.copy()
+    kept_from = stored.copy()
+    for pid, participant in kept_from.participants.items():
+        merged.participants.setdefault(pid, participant)
+    kept = [m for mid, m in kept_from.messages.items() if mid not in merged.messages]
+    for message in kept:
+        message.children_ids = []
+        merged.messages[message.id] = message
+    for message in kept:
+        parent = merged.messages.get(message.parent_id) if message.parent_id else None
+        if parent is None:
+            message.parent_id = None
+            merged.root_ids.append(message.id)
+        elif message.id not in parent.children_ids:
+            parent.children_ids.append(message.id)
+    for attachment_id, attachment in kept_from.attachments.items():
+        merged.attachments.setdefault(attachment_id, attachment)
+    _carry_attachments(kept_from, merged)
+    if merged.active_leaf_id is None or merged.active_leaf_id not in merged.messages:
+        if kept_from.active_leaf_id in merged.messages:
+            merged.active_leaf_id = kept_from.active_leaf_id
+    if merged.title is None:
+        merged.title = kept_from.title
+    if merged.created_at is None:
+        merged.created_at = kept_from.created_at
+    if merged.source.path is None:
+        merged.source.path = kept_from.source.path
+    return merged
+
+
+def _carry_attachments(stored: Conversation, target: Conversation) -> None:
+    """Keep stored bytes for attachments of ``target`` that name the same file but have none."""
+    for attachment_id, new in target.attachments.items():
+        old = stored.attachments.get(attachment_id)
+        if old is None or new is old or new.available or not old.available or not old.sha256:
+            continue
+        if (new.uri, new.name) != (old.uri, old.name):
+            continue
+        _copy_bytes_fields(old, new)
+
+
+def _copy_bytes_fields(source: Attachment, target: Attachment) -> None:
+    target.sha256 = source.sha256
+    target.size_bytes = source.size_bytes
+    target.available = source.available
+    if target.mime_type is None:
+        target.mime_type = source.mime_type
+
+
+# -- small helpers ---------------------------------------------------------------------------
+
+
+def _encode(conversation: Conversation) -> str:
+    # Canonical text, so "changed?" is a string comparison with the stored document.
+    return json.dumps(
+        conversation.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":")
+    )
+
+
+def _row_token(record: ConversationRecord | None) -> tuple[Any, ...] | None:
+    if record is None:
+        return None
+    return (record.version, record.created_at, record.updated_at, record.source_mtime)
+
+
+def _stored(record: ConversationRecord) -> StoredConversation:
+    return StoredConversation(
+        id=record.id,
+        owner=record.owner,
+        title=record.title,
+        version=record.version,
+        message_count=record.message_count,
+        source_format=record.source_format,
+        source_path=record.source_path,
+        source_mtime=record.source_mtime,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def _after(previous: datetime | None, now: datetime) -> datetime:
+    """``now``, or one microsecond after ``previous`` when the clock has not moved past it.
+
+    Keeps ``updated_at`` / ``snapshot_at`` strictly increasing (they are part of the
+    cache key) even with a frozen test clock or a clock step backwards.
+    """
+    if previous is not None and now <= previous:
+        return previous + timedelta(microseconds=1)
+    return now
+
+
+def _is_expired(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is not None and now >= expires_at
+
+
+def _cache_key(share: ShareRecord, conversation: ConversationRecord) -> str:
+    """Changes whenever the page changes: share settings, snapshot, or conversation version."""
+    if share.mode == "snapshot":
+        parts = ["snapshot", share.share_id, format_time(share.snapshot_at)]
+    else:
+        parts = [
+            "live",
+            conversation.owner,
+            conversation.id,
+            format_time(conversation.created_at),
+            str(conversation.version),
+        ]
+    parts.append(format_time(share.updated_at))
+    digest = hashlib.sha256("\x00".join(p or "" for p in parts).encode("utf-8")).hexdigest()
+    return f"{share.mode}:{share.share_id}:{digest[:32]}"
+
+
+def _check_mode(mode: Any) -> None:
+    if mode not in _MODES:
+        raise InvalidRequest(
+            f"mode: expected 'live' or 'snapshot', got {_shorten(mode)}", field="mode"
+        )
+
+
+def _shorten(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} seconds"
+
+
+def _conversation_not_found() -> NotFound:
+    return NotFound("no such conversation", field="conversation_id")
+
+
+def _link_not_found() -> NotFound:
+    # One message for unknown, rotated, revoked and deleted: no oracle.
+    return NotFound("this link does not exist or is no longer shared")

@@ -1,0 +1,793 @@
+"""The store: conversations, shares and snapshots in SQLite, attachment bytes on disk.
+
+DESIGN.md section 6. :class:`Store` is the protocol :class:`~.shares.ShareService` needs;
+:class:`SQLiteStore` implements it with sqlite-utils over one ``sqlite3`` connection per
+thread (server handlers call the service from a thread pool) and per process.
+
+Rules this module keeps:
+
+* Connections use ``isolation_level=None`` (no implicit transactions) and the PRAGMAs
+  ``busy_timeout=5000`` (ms), ``journal_mode=WAL``, ``foreign_keys=ON``,
+  ``synchronous=NORMAL``.
+* Every write is one short ``BEGIN IMMEDIATE`` transaction (:meth:`SQLiteStore.write`);
+  SQL takes parameters only; JSON encoding and blob file writes happen before it.
+* Schema changes are a numbered list (:data:`MIGRATIONS`) applied under ``BEGIN
+  IMMEDIATE`` and recorded in ``PRAGMA user_version``, so two server processes that start
+  together apply each one exactly once.
+* Blobs live in ``blobs/<sha[:2]>/<sha>``, written to a temporary file and
+  ``os.replace``-d *before* the transaction that references them. Unreferenced blobs are
+  collected after the transaction that dropped their last reference commits.
+
+Times are stored as ISO 8601 UTC text with microseconds (``format_time``), which sorts
+like the times themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import sqlite3
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Protocol
+
+import sqlite_utils
+from sqlite_utils.db import ForeignKey
+
+from .model import format_time, parse_time
+
+DB_FILE = "convshare.db"
+"""File name of the SQLite database inside the store folder."""
+
+BLOBS_DIR = "blobs"
+"""Folder (inside the store folder) of the content-addressed attachment bytes."""
+
+BUSY_TIMEOUT_MS = 5000
+"""How long a connection waits for another writer's lock, in milliseconds."""
+
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def default_store_dir() -> Path:
+    """The default store folder: ``jupyter_data_dir()/convshare`` (may not exist yet)."""
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "convshare"
+
+
+class StoreVersionError(RuntimeError):
+    """The database was written by a newer jupyter-convshare (unknown schema version)."""
+
+
+# -- records ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConversationRecord:
+    """A ``conversations`` row without its document.
+
+    Attributes:
+        owner, id: the primary key (ids are unique per owner).
+        title: title or ``None``.
+        version: increases by one on every change of the document.
+        message_count: number of messages, all branches.
+        source_format: importer name.
+        source_path: root-relative path of a file-backed source, or ``None``.
+        source_mtime: source file modification time (epoch seconds) at last sync.
+        created_at, updated_at: UTC.
+    """
+
+    owner: str
+    id: str
+    title: str | None
+    version: int
+    message_count: int
+    source_format: str
+    source_path: str | None
+    source_mtime: float | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ShareRecord:
+    """A ``shares`` row (plus the conversation's title, for listings).
+
+    Attributes:
+        share_id: public id (primary key).
+        owner, conversation_id: the shared conversation (foreign key, cascade delete).
+        link_nonce: the nonce the link is derived from (bytes; see ``core.tokens``).
+        link_lookup: SHA-256 hex of the current link (unique index).
+        mode: ``"live"`` or ``"snapshot"``.
+        expires_at: UTC or ``None`` (never).
+        created_at, updated_at: UTC.
+        snapshot_at: UTC time of the frozen copy, or ``None``.
+        view_count: viewer page views.
+        last_accessed_at: UTC or ``None``.
+        title: the conversation's title.
+    """
+
+    share_id: str
+    owner: str
+    conversation_id: str
+    link_nonce: bytes
+    link_lookup: str
+    mode: str
+    expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    snapshot_at: datetime | None
+    view_count: int
+    last_accessed_at: datetime | None
+    title: str | None = None
+
+
+# -- protocol -----------------------------------------------------------------------------
+
+
+class StoreSession(Protocol):
+    """Reads and writes inside one transaction (see :meth:`Store.read` / :meth:`Store.write`).
+
+    Documents (``doc``) are convshare/1 JSON text, encoded and decoded by the caller
+    outside the transaction. Write methods may only be called in a write session.
+    """
+
+    # conversations
+    def get_conversation(self, owner: str, conversation_id: str) -> ConversationRecord | None:
+        """The row, or ``None``."""
+
+    def get_conversation_doc(self, owner: str, conversation_id: str) -> str | None:
+        """The document JSON text, or ``None``."""
+
+    def list_conversations(self, owner: str) -> list[ConversationRecord]:
+        """``owner``'s rows, most recently updated first."""
+
+    def find_conversation_by_path(self, owner: str, path: str) -> ConversationRecord | None:
+        """The most recently updated row whose ``source_path`` is ``path``, or ``None``."""
+
+    def insert_conversation(self, record: ConversationRecord, doc: str) -> None:
+        """Insert a new row (the key must be free)."""
+
+    def update_conversation(self, record: ConversationRecord, doc: str | None) -> None:
+        """Overwrite the row's columns (and document unless ``doc`` is ``None``)."""
+
+    def delete_conversation(self, owner: str, conversation_id: str) -> list[str]:
+        """Delete the row, its shares and snapshots; returns the sha256s it referenced."""
+
+    def add_conversation_blobs(
+        self, owner: str, conversation_id: str, blobs: dict[str, int]
+    ) -> None:
+        """Record that the conversation references blobs ``{sha256: size in bytes}``."""
+
+    # shares
+    def get_share(self, share_id: str) -> ShareRecord | None:
+        """The share, or ``None``."""
+
+    def get_share_by_lookup(self, link_lookup: str) -> ShareRecord | None:
+        """The share whose current link hashes to ``link_lookup``, or ``None``."""
+
+    def find_share(self, owner: str, conversation_id: str) -> ShareRecord | None:
+        """The oldest share of the conversation, or ``None``."""
+
+    def list_shares(self, owner: str) -> list[ShareRecord]:
+        """``owner``'s shares, newest first, with conversation titles."""
+
+    def insert_share(self, record: ShareRecord) -> None:
+        """Insert a share."""
+
+    def update_share(self, share_id: str, changes: dict[str, Any]) -> None:
+        """Set columns of a share (``ShareRecord`` attribute names; datetimes allowed)."""
+
+    def delete_share(self, share_id: str) -> bool:
+        """Delete a share (and its snapshot); ``True`` when it existed."""
+
+    def delete_shares_of_owner(self, owner: str) -> int:
+        """Delete every share of ``owner``; returns how many."""
+
+    def record_view(self, share_id: str, at: datetime) -> None:
+        """Count one view and set ``last_accessed_at``."""
+
+    # snapshots
+    def get_snapshot(self, share_id: str) -> str | None:
+        """The frozen document JSON text, or ``None``."""
+
+    def freeze_snapshot(self, share_id: str) -> None:
+        """Copy the conversation's current document into the share's snapshot."""
+
+    def delete_snapshot(self, share_id: str) -> None:
+        """Drop the share's snapshot, if any."""
+
+
+class Store(Protocol):
+    """What :class:`~.shares.ShareService` needs from a store (SQLite here; PostgreSQL later)."""
+
+    def read(self) -> contextlib.AbstractContextManager[StoreSession]:
+        """A consistent read-only session."""
+
+    def write(self) -> contextlib.AbstractContextManager[StoreSession]:
+        """One short write transaction: committed on exit, rolled back on any exception."""
+
+    def put_blob(self, data: bytes) -> tuple[str, bool]:
+        """Store bytes content-addressed; returns ``(sha256 hex, newly created)``."""
+
+    def has_blob(self, sha256: str) -> bool:
+        """``True`` when the blob's file exists."""
+
+    def blob_path(self, sha256: str) -> Path:
+        """The file of a blob (may not exist). Raises ValueError for a malformed digest."""
+
+    def collect_blobs(self, candidates: Iterable[str]) -> list[str]:
+        """Delete the candidates that no conversation references; returns those deleted."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+# -- migrations ---------------------------------------------------------------------------
+
+
+def _migration_1_initial(db: sqlite_utils.Database) -> None:
+    db["conversations"].create(
+        {
+            "owner": str,
+            "id": str,
+            "title": str,
+            "version": int,
+            "message_count": int,
+            "source_format": str,
+            "source_path": str,
+            "source_mtime": float,
+            "created_at": str,
+            "updated_at": str,
+            "doc": str,
+        },
+        pk=("owner", "id"),
+        not_null={"version", "message_count", "source_format", "created_at", "updated_at", "doc"},
+    )
+    db["conversations"].create_index(["owner", "updated_at"])
+    db["conversations"].create_index(["owner", "source_path"])
+    db["shares"].create(
+        {
+            "share_id": str,
+            "owner": str,
+            "conversation_id": str,
+            "link_nonce": bytes,
+            "link_lookup": str,
+            "mode": str,
+            "expires_at": str,
+            "created_at": str,
+            "updated_at": str,
+            "snapshot_at": str,
+            "view_count": int,
+            "last_accessed_at": str,
+        },
+        pk="share_id",
+        not_null={
+            "owner",
+            "conversation_id",
+            "link_nonce",
+            "link_lookup",
+            "mode",
+            "created_at",
+            "updated_at",
+            "view_count",
+        },
+        defaults={"view_count": 0},
+        foreign_keys=[
+            ForeignKey(
+                "shares",
+                None,
+                "conversations",
+                None,
+                columns=("owner", "conversation_id"),
+                other_columns=("owner", "id"),
+                is_compound=True,
+                on_delete="CASCADE",
+            )
+        ],
+    )
+    db["shares"].create_index(["link_lookup"], unique=True)
+    db["shares"].create_index(["owner", "created_at"])
+    db["shares"].create_index(["owner", "conversation_id"])
+    db["snapshots"].create(
+        {"share_id": str, "doc": str},
+        pk="share_id",
+        not_null={"doc"},
+        foreign_keys=[
+            ForeignKey("snapshots", "share_id", "shares", "share_id", on_delete="CASCADE")
+        ],
+    )
+    db["blobs"].create({"sha256": str, "size": int}, pk="sha256", not_null={"size"})
+    db["conversation_blobs"].create(
+        {"owner": str, "conversation_id": str, "sha256": str},
+        pk=("owner", "conversation_id", "sha256"),
+        foreign_keys=[
+            ForeignKey(
+                "conversation_blobs",
+                None,
+                "conversations",
+                None,
+                columns=("owner", "conversation_id"),
+                other_columns=("owner", "id"),
+                is_compound=True,
+                on_delete="CASCADE",
+            ),
+            ForeignKey("conversation_blobs", "sha256", "blobs", "sha256"),
+        ],
+    )
+    db["conversation_blobs"].create_index(["sha256"])
+
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+MIGRATIONS: list[Migration] = [_migration_1_initial]
+"""Schema migrations in order; migration ``n`` (1-based) brings ``user_version`` to ``n``.
+
+Append only. Issue 3 (grants, audit events, link on/off, reshare, single-use links) adds
+migration 2 here.
+"""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# -- SQLite implementation ----------------------------------------------------------------
+
+
+def _t(value: datetime | None) -> str | None:
+    return format_time(value)
+
+
+def _dt(value: str | None) -> datetime | None:
+    return parse_time(value)
+
+
+def _conversation_record(row: dict[str, Any]) -> ConversationRecord:
+    return ConversationRecord(
+        owner=row["owner"],
+        id=row["id"],
+        title=row["title"],
+        version=row["version"],
+        message_count=row["message_count"],
+        source_format=row["source_format"],
+        source_path=row["source_path"],
+        source_mtime=row["source_mtime"],
+        created_at=_dt(row["created_at"]),  # type: ignore[arg-type]
+        updated_at=_dt(row["updated_at"]),  # type: ignore[arg-type]
+    )
+
+
+def _share_record(row: dict[str, Any]) -> ShareRecord:
+    return ShareRecord(
+        share_id=row["share_id"],
+        owner=row["owner"],
+        conversation_id=row["conversation_id"],
+        link_nonce=bytes(row["link_nonce"]),
+        link_lookup=row["link_lookup"],
+        mode=row["mode"],
+        expires_at=_dt(row["expires_at"]),
+        created_at=_dt(row["created_at"]),  # type: ignore[arg-type]
+        updated_at=_dt(row["updated_at"]),  # type: ignore[arg-type]
+        snapshot_at=_dt(row["snapshot_at"]),
+        view_count=row["view_count"],
+        last_accessed_at=_dt(row["last_accessed_at"]),
+        title=row.get("title"),
+    )
+
+
+_CONVERSATION_COLUMNS = (
+    "owner, id, title, version, message_count, source_format, source_path, source_mtime,"
+    " created_at, updated_at"
+)
+_SHARE_SELECT = (
+    "SELECT s.share_id, s.owner, s.conversation_id, s.link_nonce, s.link_lookup, s.mode,"
+    " s.expires_at, s.created_at, s.updated_at, s.snapshot_at, s.view_count,"
+    " s.last_accessed_at, c.title AS title"
+    " FROM shares s JOIN conversations c ON c.owner = s.owner AND c.id = s.conversation_id"
+)
+_SHARE_DATETIMES = {"expires_at", "created_at", "updated_at", "snapshot_at", "last_accessed_at"}
+_SHARE_WRITABLE = {
+    "link_nonce",
+    "link_lookup",
+    "mode",
+    "expires_at",
+    "updated_at",
+    "snapshot_at",
+    "view_count",
+    "last_accessed_at",
+}
+
+
+class SQLiteSession:
+    """:class:`StoreSession` over one sqlite-utils :class:`~sqlite_utils.Database`."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def _one(self, sql: str, params: Iterable[Any]) -> dict[str, Any] | None:
+        cursor = self.db.execute(sql, list(params))
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip((d[0] for d in cursor.description), row))
+
+    def _all(self, sql: str, params: Iterable[Any]) -> list[dict[str, Any]]:
+        cursor = self.db.execute(sql, list(params))
+        keys = [d[0] for d in cursor.description]
+        return [dict(zip(keys, row)) for row in cursor.fetchall()]
+
+    # conversations
+
+    def get_conversation(self, owner: str, conversation_id: str) -> ConversationRecord | None:
+        row = self._one(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE owner = ? AND id = ?",
+            (owner, conversation_id),
+        )
+        return _conversation_record(row) if row else None
+
+    def get_conversation_doc(self, owner: str, conversation_id: str) -> str | None:
+        row = self._one(
+            "SELECT doc FROM conversations WHERE owner = ? AND id = ?", (owner, conversation_id)
+        )
+        return row["doc"] if row else None
+
+    def list_conversations(self, owner: str) -> list[ConversationRecord]:
+        rows = self._all(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE owner = ?"
+            " ORDER BY updated_at DESC, id",
+            (owner,),
+        )
+        return [_conversation_record(r) for r in rows]
+
+    def find_conversation_by_path(self, owner: str, path: str) -> ConversationRecord | None:
+        row = self._one(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations"
+            " WHERE owner = ? AND source_path = ? ORDER BY updated_at DESC LIMIT 1",
+            (owner, path),
+        )
+        return _conversation_record(row) if row else None
+
+    def _conversation_row(self, record: ConversationRecord) -> dict[str, Any]:
+        return {
+            "owner": record.owner,
+            "id": record.id,
+            "title": record.title,
+            "version": record.version,
+            "message_count": record.message_count,
+            "source_format": record.source_format,
+            "source_path": record.source_path,
+            "source_mtime": record.source_mtime,
+            "created_at": _t(record.created_at),
+            "updated_at": _t(record.updated_at),
+        }
+
+    def insert_conversation(self, record: ConversationRecord, doc: str) -> None:
+        row = self._conversation_row(record)
+        row["doc"] = doc
+        self.db["conversations"].insert(row)  # type: ignore[union-attr]
+
+    def update_conversation(self, record: ConversationRecord, doc: str | None) -> None:
+        row = self._conversation_row(record)
+        if doc is not None:
+            row["doc"] = doc
+        self.db["conversations"].update((record.owner, record.id), row)  # type: ignore[union-attr]
+
+    def delete_conversation(self, owner: str, conversation_id: str) -> list[str]:
+        shas = [
+            r["sha256"]
+            for r in self._all(
+                "SELECT sha256 FROM conversation_blobs WHERE owner = ? AND conversation_id = ?",
+                (owner, conversation_id),
+            )
+        ]
+        # ON DELETE CASCADE removes the shares, their snapshots and the blob references.
+        self.db.execute(
+            "DELETE FROM conversations WHERE owner = ? AND id = ?", [owner, conversation_id]
+        )
+        return shas
+
+    def add_conversation_blobs(
+        self, owner: str, conversation_id: str, blobs: dict[str, int]
+    ) -> None:
+        for sha, size in blobs.items():
+            self.db.execute(
+                "INSERT OR IGNORE INTO blobs (sha256, size) VALUES (?, ?)", [sha, size]
+            )
+            self.db.execute(
+                "INSERT OR IGNORE INTO conversation_blobs (owner, conversation_id, sha256)"
+                " VALUES (?, ?, ?)",
+                [owner, conversation_id, sha],
+            )
+
+    # shares
+
+    def get_share(self, share_id: str) -> ShareRecord | None:
+        row = self._one(_SHARE_SELECT + " WHERE s.share_id = ?", (share_id,))
+        return _share_record(row) if row else None
+
+    def get_share_by_lookup(self, link_lookup: str) -> ShareRecord | None:
+        row = self._one(_SHARE_SELECT + " WHERE s.link_lookup = ?", (link_lookup,))
+        return _share_record(row) if row else None
+
+    def find_share(self, owner: str, conversation_id: str) -> ShareRecord | None:
+        row = self._one(
+            _SHARE_SELECT + " WHERE s.owner = ? AND s.conversation_id = ?"
+            " ORDER BY s.created_at, s.share_id LIMIT 1",
+            (owner, conversation_id),
+        )
+        return _share_record(row) if row else None
+
+    def list_shares(self, owner: str) -> list[ShareRecord]:
+        rows = self._all(
+            _SHARE_SELECT + " WHERE s.owner = ? ORDER BY s.created_at DESC, s.share_id",
+            (owner,),
+        )
+        return [_share_record(r) for r in rows]
+
+    def insert_share(self, record: ShareRecord) -> None:
+        self.db["shares"].insert(  # type: ignore[union-attr]
+            {
+                "share_id": record.share_id,
+                "owner": record.owner,
+                "conversation_id": record.conversation_id,
+                "link_nonce": record.link_nonce,
+                "link_lookup": record.link_lookup,
+                "mode": record.mode,
+                "expires_at": _t(record.expires_at),
+                "created_at": _t(record.created_at),
+                "updated_at": _t(record.updated_at),
+                "snapshot_at": _t(record.snapshot_at),
+                "view_count": record.view_count,
+                "last_accessed_at": _t(record.last_accessed_at),
+            }
+        )
+
+    def update_share(self, share_id: str, changes: dict[str, Any]) -> None:
+        unknown = set(changes) - _SHARE_WRITABLE
+        if unknown:
+            raise ValueError(f"not writable share columns: {sorted(unknown)}")
+        row = {k: (_t(v) if k in _SHARE_DATETIMES else v) for k, v in changes.items()}
+        self.db["shares"].update(share_id, row)  # type: ignore[union-attr]
+
+    def delete_share(self, share_id: str) -> bool:
+        cursor = self.db.execute("DELETE FROM shares WHERE share_id = ?", [share_id])
+        return cursor.rowcount > 0
+
+    def delete_shares_of_owner(self, owner: str) -> int:
+        cursor = self.db.execute("DELETE FROM shares WHERE owner = ?", [owner])
+        return cursor.rowcount
+
+    def record_view(self, share_id: str, at: datetime) -> None:
+        self.db.execute(
+            "UPDATE shares SET view_count = view_count + 1, last_accessed_at = ?"
+            " WHERE share_id = ?",
+            [_t(at), share_id],
+        )
+
+    # snapshots
+
+    def get_snapshot(self, share_id: str) -> str | None:
+        row = self._one("SELECT doc FROM snapshots WHERE share_id = ?", (share_id,))
+        return row["doc"] if row else None
+
+    def freeze_snapshot(self, share_id: str) -> None:
+        # Copied inside SQLite: no JSON work while the write lock is held.
+        self.db.execute(
+            "INSERT OR REPLACE INTO snapshots (share_id, doc)"
+            " SELECT s.share_id, c.doc FROM shares s"
+            " JOIN conversations c ON c.owner = s.owner AND c.id = s.conversation_id"
+            " WHERE s.share_id = ?",
+            [share_id],
+        )
+
+    def delete_snapshot(self, share_id: str) -> None:
+        self.db.execute("DELETE FROM snapshots WHERE share_id = ?", [share_id])
+
+
+class _Local(threading.local):
+    db: sqlite_utils.Database | None = None
+    pid: int = 0
+
+
+class SQLiteStore:
+    """:class:`Store` in a folder: ``convshare.db`` (SQLite, WAL) and ``blobs/``.
+
+    Args:
+        directory: the store folder; created (mode ``0700``) with ``blobs/`` when missing.
+        migrate: apply pending :data:`MIGRATIONS` now (default ``True``).
+
+    Raises:
+        StoreVersionError: the database has a newer schema than this code knows.
+        sqlite3.Error: the database cannot be opened.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], *, migrate: bool = True) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.db_path = self.directory / DB_FILE
+        self.blobs_dir = self.directory / BLOBS_DIR
+        self.blobs_dir.mkdir(exist_ok=True, mode=0o700)
+        self._local = _Local()
+        self._all_connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        if migrate:
+            self.migrate()
+
+    # connections
+
+    def _connect(self) -> sqlite_utils.Database:
+        conn = sqlite3.connect(
+            self.db_path,
+            isolation_level=None,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            check_same_thread=False,  # used by one thread; closed from any in close()
+        )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        with self._lock:
+            self._all_connections.append(conn)
+        return sqlite_utils.Database(conn, execute_plugins=False)
+
+    def database(self) -> sqlite_utils.Database:
+        """This thread's sqlite-utils database (connection opened on first use)."""
+        local = self._local
+        # A forked child must not reuse its parent's connection.
+        if local.db is None or local.pid != os.getpid():
+            local.db = self._connect()
+            local.pid = os.getpid()
+        return local.db
+
+    def close(self) -> None:
+        """Close every connection this store opened (in this process)."""
+        with self._lock:
+            conns, self._all_connections = self._all_connections, []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = _Local()
+
+    # transactions
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[SQLiteSession]:
+        """One ``BEGIN IMMEDIATE`` transaction: commit on success, rollback on any exception.
+
+        Raises:
+            RuntimeError: called inside another transaction of this thread.
+            sqlite3.OperationalError: the write lock was not obtained within the busy timeout.
+        """
+        db = self.database()
+        conn = db.conn
+        if conn.in_transaction:
+            raise RuntimeError("nested store transaction")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield SQLiteSession(db)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[SQLiteSession]:
+        """A read transaction (one consistent WAL snapshot for several queries)."""
+        db = self.database()
+        conn = db.conn
+        if conn.in_transaction:
+            raise RuntimeError("nested store transaction")
+        conn.execute("BEGIN")
+        try:
+            yield SQLiteSession(db)
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
+    def migrate(self) -> int:
+        """Apply pending :data:`MIGRATIONS` exactly once, even with concurrent processes.
+
+        Returns:
+            How many migrations this call applied (0 when another process did them).
+
+        Raises:
+            StoreVersionError: the database's ``user_version`` is newer than this code.
+        """
+        db = self.database()
+        with self.write():
+            current = db.execute("PRAGMA user_version").fetchone()[0]
+            if current > SCHEMA_VERSION:
+                raise StoreVersionError(
+                    f"{self.db_path}: schema version {current} is newer than this"
+                    f" jupyter-convshare supports ({SCHEMA_VERSION}); upgrade it"
+                )
+            for number in range(current + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[number - 1](db)
+            # PRAGMA takes no parameters; the value is an int from this module.
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+        return SCHEMA_VERSION - current
+
+    def schema_version(self) -> int:
+        """The database's ``PRAGMA user_version``."""
+        return int(self.database().execute("PRAGMA user_version").fetchone()[0])
+
+    # blobs
+
+    def blob_path(self, sha256: str) -> Path:
+        """``blobs/<sha[:2]>/<sha>``. Raises ValueError unless ``sha256`` is 64 lowercase hex."""
+        if not isinstance(sha256, str) or not _SHA256_RE.fullmatch(sha256):
+            raise ValueError("malformed sha256")
+        return self.blobs_dir / sha256[:2] / sha256
+
+    def has_blob(self, sha256: str) -> bool:
+        """``True`` when the blob's file exists (``False`` for a malformed digest)."""
+        try:
+            return self.blob_path(sha256).is_file()
+        except ValueError:
+            return False
+
+    def put_blob(self, data: bytes) -> tuple[str, bool]:
+        """Write ``data`` to its content-addressed file (temp file + ``os.replace``).
+
+        Call this *before* the transaction that references the blob.
+
+        Returns:
+            ``(sha256 hex, created)``; ``created`` is ``False`` when the file already existed.
+        """
+        sha = hashlib.sha256(data).hexdigest()
+        path = self.blob_path(sha)
+        if path.is_file() and path.stat().st_size == len(data):
+            return sha, False
+        path.parent.mkdir(exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return sha, True
+
+    def collect_blobs(self, candidates: Iterable[str]) -> list[str]:
+        """Delete those of ``candidates`` that no conversation references.
+
+        Runs after the transaction that dropped the references has committed. The file
+        unlinks (metadata only, no data I/O) happen while this short transaction holds the
+        write lock, so a concurrent writer that references the same bytes either commits
+        first (and the blob is kept) or finds the file gone after its own commit and
+        rewrites it (see ``ShareService``).
+
+        Returns:
+            The sha256s whose files were deleted.
+        """
+        wanted = sorted({c for c in candidates if _SHA256_RE.fullmatch(c)})
+        if not wanted:
+            return []
+        removed: list[str] = []
+        with self.write() as session:
+            for sha in wanted:
+                used = session._one(
+                    "SELECT 1 AS used FROM conversation_blobs WHERE sha256 = ? LIMIT 1", (sha,)
+                )
+                if used:
+                    continue
+                session.db.execute("DELETE FROM blobs WHERE sha256 = ?", [sha])
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.blob_path(sha))
+                    removed.append(sha)
+        return removed
