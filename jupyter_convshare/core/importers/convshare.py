@@ -142,6 +142,8 @@ def _check_tree(ctx: Context, conversation: Conversation) -> None:
                 ctx.fail(f"{path}.parent_id", f"unknown message {message.parent_id!r}")
             if mid not in parent.children_ids:
                 ctx.fail(f"{path}.parent_id", f"parent {message.parent_id!r} does not list it in children_ids")
+    for mid, message in messages.items():
+        path = f"messages[{mid!r}]"
         if len(set(message.children_ids)) != len(message.children_ids):
             ctx.fail(f"{path}.children_ids", "duplicate id")
         for child in message.children_ids:
