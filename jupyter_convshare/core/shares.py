@@ -824,8 +824,9 @@ def merge_conversations(stored: Conversation, fresh: Conversation) -> Conversati
     * participants and attachments only in the store are kept; an attachment present in
       both keeps its stored bytes (``sha256``, ``size_bytes``, ``available``) when the
       fresh copy has none and names the same file;
-    * title, metadata, active leaf and source come from ``fresh`` (falling back to the
-      stored values when ``fresh`` has none).
+    * title, metadata and source come from ``fresh`` (falling back to the stored values
+      when ``fresh`` has none); the active leaf is ``fresh``'s, unless the stored one
+      continues below it (then the stored one is kept).
 
     Args:
         stored, fresh: conversations with the same id; neither is modified.
@@ -851,9 +852,14 @@ def merge_conversations(stored: Conversation, fresh: Conversation) -> Conversati
     for attachment_id, attachment in kept_from.attachments.items():
         merged.attachments.setdefault(attachment_id, attachment)
     _carry_attachments(kept_from, merged)
-    if merged.active_leaf_id is None or merged.active_leaf_id not in merged.messages:
-        if kept_from.active_leaf_id in merged.messages:
-            merged.active_leaf_id = kept_from.active_leaf_id
+    stored_leaf = kept_from.active_leaf_id
+    if stored_leaf in merged.messages and (
+        merged.active_leaf_id not in merged.messages
+        or _descends_from(merged, stored_leaf, merged.active_leaf_id)
+    ):
+        # The stored default path continues the source's (e.g. a collaborator replied to
+        # the last message): keep showing it until the source moves on.
+        merged.active_leaf_id = stored_leaf
     if merged.title is None:
         merged.title = kept_from.title
     if merged.created_at is None:
@@ -861,6 +867,16 @@ def merge_conversations(stored: Conversation, fresh: Conversation) -> Conversati
     if merged.source.path is None:
         merged.source.path = kept_from.source.path
     return merged
+
+
+def _descends_from(conversation: Conversation, message_id: str | None, ancestor: str | None) -> bool:
+    """``True`` when ``ancestor`` is on the path from the root to ``message_id``."""
+    if message_id is None or ancestor is None:
+        return False
+    try:
+        return any(m.id == ancestor for m in conversation.path_to(message_id))
+    except (KeyError, ValueError):
+        return False
 
 
 def _carry_attachments(stored: Conversation, target: Conversation) -> None:
