@@ -605,7 +605,7 @@ def test_unrecognised_content_names_the_file() -> None:
     with pytest.raises(ImportFailed, match="notes.json: unrecognised conversation format"):
         load(b'{"hello": "world"}', name="notes.json")
     with pytest.raises(ImportFailed, match="<object>: unrecognised conversation format"):
-        detect(42 if False else {"rows": []})
+        detect({"rows": []})
 
 
 @pytest.mark.parametrize(
@@ -688,6 +688,16 @@ def test_format_registry_lists_the_four_formats() -> None:
 def test_jsonl_is_refused_for_a_single_document_format() -> None:
     with pytest.raises(ImportFailed, match="two.jsonl: jupyterlab-chat format: JSONL input"):
         load(OWN / "two.jsonl", format="jupyterlab-chat")
+
+
+def test_attachment_paths_outside_the_root_are_kept_with_a_warning() -> None:
+    doc = {"messages": [], "users": {}, "attachments": {
+        "a": {"type": "file", "value": "../../etc/passwd"},
+        "b": {"type": "file", "value": "/home/me/.ssh/id_rsa"},
+    }}
+    conversation = load_one(doc, name="x.chat")
+    assert conversation.attachments["a"].name == "passwd" and conversation.attachments["b"].name == "id_rsa"
+    assert len([w for w in conversation.source.warnings if "not a path inside the Jupyter root" in w]) == 2
 
 
 def test_time_in_utc_is_exact(features: Conversation) -> None:

@@ -108,10 +108,10 @@ class ChainBuilder:
         self.messages.append(message)
 
     def build(self, ctx: Context, *, name: str | None, index: int, count: int,
-              original_id: str | None, extra: dict[str, Any]) -> Conversation:
+              original_id: str | None, extra: dict[str, Any], messages_path: str = "messages") -> Conversation:
         """The conversation; title = file stem (``"stem (2/4)"`` when the file holds several)."""
         if not self.messages:
-            ctx.fail("messages", "no messages")
+            ctx.fail(messages_path, "no messages")
         title = stem(name)
         if title is not None and count > 1:
             title = f"{title} ({index + 1}/{count})"

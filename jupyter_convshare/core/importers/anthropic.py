@@ -47,7 +47,7 @@ def evidence(record: Any) -> int:
     score = 0
     messages: Any = record
     if isinstance(record, dict):
-        body = record.get("request") if isinstance(record.get("request"), dict) else record
+        body: dict[str, Any] = record["request"] if isinstance(record.get("request"), dict) else record
         messages = body.get("messages")
         if "system" in body:
             score += 2
@@ -144,7 +144,8 @@ def _record(ctx: Context, prefix: str, record: Any, *, name: str | None, index: 
         if not message.extra.get(FORMAT, True):
             message.extra.pop(FORMAT)
         builder.add(message)
-    conversation = builder.build(ctx, name=name, index=index, count=count, original_id=original_id, extra=extra)
+    conversation = builder.build(ctx, name=name, index=index, count=count, original_id=original_id, extra=extra,
+                                 messages_path=at(messages_path) or "messages")
     conversation.attachments = attachments
     return conversation
 
@@ -183,7 +184,7 @@ def _blocks(ctx: Context, path: str, blocks: list[Any], attachments: dict[str, A
             parts.append(Part.text_part(raw))
             continue
         block = ctx.obj(raw, here)
-        kind = ctx.string(block, "type", here, required=True)
+        kind = ctx.string(block, "type", here, required=True) or ""
         if kind == "text":
             text = ctx.string(block, "text", here, required=True) or ""
             rest = {k: v for k, v in block.items() if k not in {"type", "text", "citations"}}

@@ -187,6 +187,11 @@ def _attachment(ctx: Context, key: str, raw: Any) -> Attachment:
             mapped.update({k: v for k, v in cell.items() if k not in {"id", "input_type", "cell_type"}})
             cells.append(mapped)
     extra = {k: v for k, v in item.items() if k not in {"type", "value", "mimetype", "selection", "cells"}}
+    normalised = value.replace("\\", "/")
+    if normalised.startswith("/") or ".." in normalised.split("/") or (len(value) > 1 and value[1] == ":"):
+        # The server resolves references through the contents manager, which refuses
+        # these; say so here so the owner learns why the file is missing.
+        ctx.warn(join(path, "value"), f"{value!r} is not a path inside the Jupyter root")
     if kind not in ("file", "notebook"):
         ctx.warn(join(path, "type"), f"unknown attachment type {kind!r}: kept as a file")
         extra["type"] = kind

@@ -160,7 +160,8 @@ def _record(ctx: Context, prefix: str, record: Any, *, name: str | None, index: 
         if response_extra:
             message.extra.setdefault(FORMAT, {})["response"] = response_extra
         builder.add(message)
-    conversation = builder.build(ctx, name=name, index=index, count=count, original_id=original_id, extra=extra)
+    conversation = builder.build(ctx, name=name, index=index, count=count, original_id=original_id, extra=extra,
+                                 messages_path=at(messages_path) or "messages")
     conversation.attachments = attachments
     return conversation
 
@@ -268,7 +269,7 @@ def _tool_call(ctx: Context, path: str, raw: Any) -> Part:
             rest["type"] = kind
         return _function(ctx, join(path, "function"), ctx.required(call, "function", path), call_id=call_id, rest=rest)
     # Custom tools ({"type": "custom", "custom": {"name", "input"}}) and future kinds.
-    body = call.get(kind) if isinstance(kind, str) and isinstance(call.get(kind), dict) else {}
+    body: dict[str, Any] = call[kind] if isinstance(kind, str) and isinstance(call.get(kind), dict) else {}
     raw_input = body.get("input")
     return Part(type="tool_call", call_id=call_id, name=body.get("name") if isinstance(body.get("name"), str) else None,
                 arguments=parse_arguments(raw_input), arguments_raw=raw_input if isinstance(raw_input, str) else None,
