@@ -1,0 +1,1025 @@
+"""Python client for notebooks and scripts: share a conversation in one call.
+
+DESIGN.md sections 7 and 8. ``from jupyter_convshare import share`` gives :func:`share`,
+which finds the Jupyter server (see :func:`discover_server`), sends the conversation to
+the ``convshare`` REST API (``{base_url}convshare/api/...``, contract 5) and returns a
+:class:`Share` that displays its link and QR code in a notebook.
+
+:class:`ConvShareClient` wraps every REST route; every error the server answers with (or
+a server that cannot be reached) is raised as :class:`ConvShareClientError`, which carries
+the HTTP status and the server's message.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import mimetypes
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from .core.errors import ConvShareError
+from .core.model import Conversation, parse_time
+
+__all__ = [
+    "ConvShareClient",
+    "ConvShareClientError",
+    "ServerInfo",
+    "Share",
+    "discover_server",
+    "share",
+]
+
+DEFAULT_TIMEOUT = 60.0
+"""Seconds to wait for one REST call (imports of large files take a while)."""
+
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0", ""}
+
+
+class ConvShareClientError(ConvShareError):
+    """A REST call failed, or no server could be found.
+
+    Attributes:
+        status: the HTTP status the server answered with, or ``None`` when there was no
+            answer (server not found or unreachable, or a local file problem).
+        message: the server's ``message`` (or a description of the local problem).
+        reason: the server's ``reason`` (``"not_found"``, ``"invalid_request"``, ...) or
+            ``"client_error"``.
+        field: the request field the server named, or ``None``.
+    """
+
+    reason = "client_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field)
+        # Instance attributes shadow the class defaults of ConvShareError.
+        self.status = status  # type: ignore[assignment]
+        if reason:
+            self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.message} (HTTP {self.status})" if self.status else self.message
+
+
+# -- server discovery -------------------------------------------------------------------
+
+
+@dataclass
+class ServerInfo:
+    """Where a Jupyter server answers, and how to authenticate to it.
+
+    Attributes:
+        url: base URL of the server, including its ``base_url``, ending with ``/``
+            (e.g. ``"http://localhost:8888/"``).
+        token: the API token (``Authorization: token <token>``), ``""`` for none.
+        root_dir: the server's root directory (absolute local path) when known; used to
+            send local files inside the root as root-relative paths.
+    """
+
+    url: str
+    token: str = ""
+    root_dir: str | None = None
+
+
+def _normalise_url(url: str) -> str:
+    url = url.strip()
+    if "://" not in url:
+        url = "http://" + url
+    return url if url.endswith("/") else url + "/"
+
+
+def _same_server(a: str, b: str) -> bool:
+    """``True`` when two server URLs point at the same local server (loopback aliases equal)."""
+    sa, sb = urlsplit(_normalise_url(a)), urlsplit(_normalise_url(b))
+    host_a, host_b = (sa.hostname or ""), (sb.hostname or "")
+    same_host = host_a == host_b or (host_a in _LOOPBACK and host_b in _LOOPBACK)
+    return (
+        same_host
+        and sa.scheme == sb.scheme
+        and sa.port == sb.port
+        and sa.path.rstrip("/") == sb.path.rstrip("/")
+    )
+
+
+def _running_servers() -> list[dict[str, Any]]:
+    """Server info dicts of this user's running Jupyter servers (``jpserver-*.json``)."""
+    try:
+        from jupyter_server.serverapp import list_running_servers
+    except ImportError:  # pragma: no cover - jupyter_server is a dependency
+        return []
+    servers = []
+    for info in list_running_servers():
+        # A server on a Unix socket has no URL that requests can reach.
+        if info.get("sock") or not info.get("url"):
+            continue
+        servers.append(info)
+    return servers
+
+
+def _info_from_running(info: Mapping[str, Any]) -> ServerInfo:
+    return ServerInfo(
+        url=_normalise_url(str(info["url"])),
+        token=str(info.get("token") or ""),
+        root_dir=info.get("root_dir") or info.get("notebook_dir"),
+    )
+
+
+def _current_kernel_id() -> str | None:
+    """The id of the kernel this code runs in (from ipykernel's connection file), or ``None``."""
+    try:
+        from ipykernel.kernelapp import IPKernelApp
+    except ImportError:
+        return None
+    if not IPKernelApp.initialized():
+        return None
+    try:
+        from ipykernel.connect import get_connection_file
+
+        name = Path(get_connection_file()).name
+    except Exception:  # not a kernel started by a server: no connection file to read
+        return None
+    # Connection files are named "kernel-<kernel id>.json" by jupyter_client.
+    if name.startswith("kernel-") and name.endswith(".json"):
+        return name[len("kernel-") : -len(".json")]
+    return None
+
+
+def _server_has_kernel(info: ServerInfo, kernel_id: str) -> bool:
+    try:
+        response = requests.get(
+            info.url + "api/kernels",
+            headers=_auth_headers(info.token),
+            timeout=5,
+        )
+    except requests.RequestException:
+        return False
+    if response.status_code != 200:
+        return False
+    try:
+        return any(k.get("id") == kernel_id for k in response.json())
+    except (ValueError, AttributeError):
+        return False
+
+
+def _path_inside(path: Path, root: str | os.PathLike[str]) -> bool:
+    try:
+        path.relative_to(Path(root).resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def discover_server(
+    server_url: str | None = None,
+    token: str | None = None,
+    *,
+    path_hint: str | os.PathLike[str] | None = None,
+) -> ServerInfo:
+    """Find the Jupyter server to talk to.
+
+    Order: the explicit ``server_url`` (with ``token``, else the token from the
+    environment or from the matching running server); else the environment
+    (``JUPYTER_SERVER_URL`` with ``JUPYTER_TOKEN`` or ``JPY_API_TOKEN``); else the server
+    that runs this kernel (ipykernel's connection file gives the kernel id; the server
+    whose ``GET api/kernels`` lists it); else the only running server of this user
+    (``jupyter_server.serverapp.list_running_servers()``), or, when several run, the one
+    whose root directory contains ``path_hint`` (deepest root wins).
+
+    Args:
+        server_url: base URL including the server's base_url, e.g.
+            ``"http://localhost:8888/"``.
+        token: API token.
+        path_hint: a local file the caller is about to share (picks among several servers).
+
+    Returns:
+        A :class:`ServerInfo` (``root_dir`` filled when a running-server file gives it).
+
+    Raises:
+        ConvShareClientError: (``status=None``) no server was found, or several run and
+            none could be chosen.
+    """
+    running = _running_servers()
+
+    def root_of(url: str) -> str | None:
+        for info in running:
+            if _same_server(str(info["url"]), url):
+                return info.get("root_dir") or info.get("notebook_dir")
+        return None
+
+    def token_of(url: str) -> str:
+        for info in running:
+            if _same_server(str(info["url"]), url):
+                return str(info.get("token") or "")
+        return ""
+
+    env_token = os.environ.get("JUPYTER_TOKEN") or os.environ.get("JPY_API_TOKEN") or ""
+    if server_url:
+        url = _normalise_url(server_url)
+        return ServerInfo(url, token or env_token or token_of(url), root_of(url))
+
+    env_url = os.environ.get("JUPYTER_SERVER_URL")
+    if env_url:
+        url = _normalise_url(env_url)
+        return ServerInfo(url, token or env_token or token_of(url), root_of(url))
+
+    candidates = [_info_from_running(info) for info in running]
+    if token:
+        for candidate in candidates:
+            candidate.token = token
+
+    kernel_id = _current_kernel_id()
+    if kernel_id:
+        for candidate in candidates:
+            if _server_has_kernel(candidate, kernel_id):
+                return candidate
+
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise ConvShareClientError(
+            "no running Jupyter server found: start one (e.g. `jupyter lab`), or pass "
+            "server_url= and token=, or set JUPYTER_SERVER_URL and JUPYTER_TOKEN"
+        )
+    if path_hint is not None:
+        hint = Path(path_hint).expanduser().resolve()
+        inside = [c for c in candidates if c.root_dir and _path_inside(hint, c.root_dir)]
+        if inside:
+            return max(inside, key=lambda c: len(Path(c.root_dir or "").resolve().parts))
+    urls = ", ".join(c.url for c in candidates)
+    raise ConvShareClientError(
+        f"several Jupyter servers are running ({urls}): choose one with server_url= "
+        "(or JUPYTER_SERVER_URL and JUPYTER_TOKEN)"
+    )
+
+
+def _auth_headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"token {token}"} if token else {}
+
+
+# -- the Share returned to notebooks ------------------------------------------------------
+
+
+def _time(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        return parse_time(str(value))
+    except ValueError:
+        return None
+
+
+def _describe_expiry(expires_at: datetime | None, now: datetime | None = None) -> str:
+    """``"2025-01-08 10:00 UTC (in 7 days)"``, or ``"never"``."""
+    if expires_at is None:
+        return "never"
+    now = now or datetime.now(timezone.utc)
+    stamp = expires_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    seconds = (expires_at - now).total_seconds()
+    if seconds <= 0:
+        return f"{stamp} (expired)"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = round(seconds / size)
+            return f"{stamp} (in {count} {unit}{'s' if count != 1 else ''})"
+    return f"{stamp} (in less than a minute)"
+
+
+@dataclass(eq=False)
+class Share:
+    """A share (a secret link to one conversation), as returned by the REST API.
+
+    Displays in a notebook as its link, a QR code and its expiry.
+
+    Attributes:
+        share_id: public, non-secret id (for management).
+        url: the absolute link to the public viewer (``.../convshare/s/<link>``); anyone
+            with it can read the conversation.
+        conversation_id: id of the shared conversation in the store.
+        mode: ``"live"`` or ``"snapshot"``.
+        expires_at: UTC expiry, or ``None`` for never.
+        title: the conversation's title, or ``None``.
+        created: ``True`` when this call created the share, ``False`` when the
+            conversation was already shared (the existing link is returned).
+        warnings: secrets found in the content, ``[{"kind", "message", "message_id"}]``.
+        created_at, updated_at, snapshot_at, last_accessed_at: UTC or ``None``.
+        view_count: number of viewer page views.
+    """
+
+    share_id: str
+    url: str
+    conversation_id: str
+    mode: str = "live"
+    expires_at: datetime | None = None
+    title: str | None = None
+    created: bool = False
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    snapshot_at: datetime | None = None
+    view_count: int = 0
+    last_accessed_at: datetime | None = None
+    _client: ConvShareClient | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], client: ConvShareClient | None = None) -> Share:
+        """Build a Share from the server's share JSON (contract 5).
+
+        Raises:
+            ConvShareClientError: ``share_id`` or ``url`` is missing.
+        """
+        if not data.get("share_id") or not data.get("url"):
+            raise ConvShareClientError(
+                "the server's answer is not a share (no share_id or url)", field="share_id"
+            )
+        return cls(
+            share_id=str(data["share_id"]),
+            url=str(data["url"]),
+            conversation_id=str(data.get("conversation_id") or ""),
+            mode=str(data.get("mode") or "live"),
+            expires_at=_time(data.get("expires_at")),
+            title=data.get("title"),
+            created=bool(data.get("created", False)),
+            warnings=list(data.get("warnings") or []),
+            created_at=_time(data.get("created_at")),
+            updated_at=_time(data.get("updated_at")),
+            snapshot_at=_time(data.get("snapshot_at")),
+            view_count=int(data.get("view_count") or 0),
+            last_accessed_at=_time(data.get("last_accessed_at")),
+            _client=client,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-serialisable dict: the attributes above, times as ISO 8601 UTC or ``None``."""
+        from .core.model import format_time
+
+        return {
+            "share_id": self.share_id,
+            "url": self.url,
+            "conversation_id": self.conversation_id,
+            "title": self.title,
+            "mode": self.mode,
+            "expires_at": format_time(self.expires_at),
+            "created_at": format_time(self.created_at),
+            "updated_at": format_time(self.updated_at),
+            "snapshot_at": format_time(self.snapshot_at),
+            "view_count": self.view_count,
+            "last_accessed_at": format_time(self.last_accessed_at),
+            "created": self.created,
+            "warnings": list(self.warnings),
+        }
+
+    # -- actions (through the client that made this share) --------------------------
+
+    def _need_client(self) -> ConvShareClient:
+        if self._client is None:
+            raise ConvShareClientError("this Share is not connected to a server")
+        return self._client
+
+    def _refresh(self, other: Share) -> Share:
+        for name in self.__dataclass_fields__:
+            if name not in ("_client", "created", "warnings"):
+                setattr(self, name, getattr(other, name))
+        return self
+
+    def qr_svg(self) -> bytes:
+        """The link as a QR code, SVG document bytes (segno, made locally)."""
+        from .core.qr import qr_svg
+
+        return qr_svg(self.url)
+
+    def qr_png(self, scale: int = 8) -> bytes:
+        """The link as a QR code, PNG bytes; ``scale`` is pixels per module."""
+        from .core.qr import qr_png
+
+        return qr_png(self.url, scale=scale)
+
+    def revoke(self) -> None:
+        """Delete the share on the server: its link answers 404 at once.
+
+        Raises:
+            ConvShareClientError: e.g. 404 when it was already revoked.
+        """
+        self._need_client().revoke(self.share_id)
+
+    def rotate(self) -> Share:
+        """Give the share a new link (the old one dies); updates ``url`` in place, returns self."""
+        return self._refresh(self._need_client().rotate(self.share_id))
+
+    def update(self, *, expires: str | datetime | None | Any = ..., mode: str | Any = ...) -> Share:
+        """Change expiry (preset, ISO time, ``None``/``"never"``) and/or mode; returns self.
+
+        Omitted settings stay as they are. The link does not change.
+
+        Raises:
+            ConvShareClientError: 400 naming the field for a bad value.
+        """
+        return self._refresh(
+            self._need_client().update_share(self.share_id, expires=expires, mode=mode)
+        )
+
+    def update_snapshot(self) -> Share:
+        """Re-freeze a snapshot share at the conversation's current state (same link)."""
+        return self._refresh(self._need_client().update_snapshot(self.share_id))
+
+    # -- display --------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        title = f"{self.title!r}" if self.title else "conversation"
+        lines = [
+            f"Shared {title}: {self.url}",
+            f"  expires: {_describe_expiry(self.expires_at)}; mode: {self.mode}; "
+            f"share id: {self.share_id}",
+        ]
+        if not self.created:
+            lines.append("  (already shared: this is the existing link)")
+        for warning in self.warnings:
+            lines.append(f"  warning: {warning.get('message', warning)}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        url = self.url
+        # Only http(s) links become clickable: a hostile or broken server must not be
+        # able to hand the notebook a javascript: URL.
+        scheme = urlsplit(url).scheme.lower()
+        if scheme in ("http", "https"):
+            link = (
+                f'<a href="{esc(url, quote=True)}" target="_blank" '
+                f'rel="noopener noreferrer">{esc(url)}</a>'
+            )
+        else:
+            link = f"<code>{esc(url)}</code>"
+        try:
+            svg = self.qr_svg()
+            qr = (
+                '<img alt="QR code of the link" width="160" height="160" '
+                f'style="image-rendering:pixelated" src="data:image/svg+xml;base64,'
+                f'{base64.b64encode(svg).decode("ascii")}">'
+            )
+        except Exception:  # a URL too long for a QR code must not break the display
+            qr = ""
+        title = esc(self.title) if self.title else "Shared conversation"
+        already = (
+            "" if self.created else "<div><em>Already shared: this is the existing link.</em></div>"
+        )
+        warnings = "".join(
+            f"<li>{esc(str(w.get('message', w)))}</li>" for w in self.warnings
+        )
+        warnings_html = (
+            f'<div style="color:#b45309"><strong>Check before sending:</strong><ul>{warnings}</ul></div>'
+            if warnings
+            else ""
+        )
+        return (
+            '<div class="convshare-share" style="display:flex;gap:1em;align-items:center;'
+            'font-family:var(--jp-ui-font-family,sans-serif)">'
+            f"{qr}"
+            "<div>"
+            f"<div><strong>{title}</strong></div>"
+            f"<div>{link}</div>"
+            '<div><code style="user-select:all">'
+            f"{esc(url)}</code></div>"
+            f"<div>Expires: {esc(_describe_expiry(self.expires_at))} &middot; "
+            f"Mode: {esc(self.mode)} &middot; Share id: <code>{esc(self.share_id)}</code></div>"
+            f"{already}{warnings_html}"
+            "</div></div>"
+        )
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> dict[str, str]:
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
+
+
+# -- the REST client ------------------------------------------------------------------------
+
+
+def _jsonable(value: Any, where: str = "conversation") -> Any:
+    """Turn SDK objects (pydantic ``model_dump``, ``to_dict``) into plain JSON values.
+
+    Raises:
+        ConvShareClientError: a value cannot be represented in JSON (``field`` names it).
+    """
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    for method in ("model_dump", "to_dict", "dict"):
+        dump = getattr(value, method, None)
+        if callable(dump):
+            try:
+                return _jsonable(dump(), where)
+            except TypeError:
+                continue
+    raise ConvShareClientError(
+        f"{where}: cannot send a {type(value).__name__} as JSON", field=where
+    )
+
+
+def _read_json_file(path: Path) -> Any:
+    """Parse a local conversation file (JSON, or JSONL as a list of objects).
+
+    Raises:
+        ConvShareClientError: unreadable or not JSON (the message names the file).
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConvShareClientError(f"{path}: cannot read: {exc.strerror}", field="path") from exc
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        first_error = exc
+    try:
+        text = raw.decode("utf-8")
+        lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ConvShareClientError(
+            f"{path}: not a JSON conversation file: {first_error}", field="path"
+        ) from None
+    return lines
+
+
+class ConvShareClient:
+    """Client of the ``convshare`` REST API of one Jupyter server (contract 5).
+
+    Args:
+        server_url: base URL including the server's base_url; ``None`` discovers the
+            server (see :func:`discover_server`).
+        token: API token (sent as ``Authorization: token <token>``).
+        timeout: seconds per request.
+        root_dir: the server's root directory when known (else discovered lazily).
+
+    Every method raises :class:`ConvShareClientError` (with ``status`` and the server's
+    ``message``) when the server answers with an error or cannot be reached.
+    """
+
+    def __init__(
+        self,
+        server_url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        root_dir: str | None = None,
+    ) -> None:
+        info = discover_server(server_url, token)
+        self.server_url: str = info.url
+        self.token: str = info.token
+        self.timeout = timeout
+        self._root_dir: str | None = root_dir or info.root_dir
+        self._root_checked = bool(self._root_dir)
+        self._session = requests.Session()
+        self._session.headers.update(_auth_headers(self.token))
+
+    @classmethod
+    def from_server_info(cls, info: ServerInfo, *, timeout: float = DEFAULT_TIMEOUT) -> ConvShareClient:
+        """A client for an already discovered server."""
+        return cls(info.url, info.token, timeout=timeout, root_dir=info.root_dir)
+
+    def __repr__(self) -> str:
+        return f"ConvShareClient({self.server_url!r})"
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def api_url(self, *segments: str) -> str:
+        """Absolute URL of ``convshare/api/<segments...>`` (each segment percent-quoted)."""
+        tail = "/".join(quote(s, safe="") for s in segments)
+        return f"{self.server_url}convshare/api/{tail}".rstrip("/")
+
+    def _request(
+        self,
+        method: str,
+        *segments: str,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        raw: bool = False,
+    ) -> Any:
+        url = self.api_url(*segments)
+        try:
+            response = self._session.request(
+                method,
+                url,
+                json=json_body,
+                params=params,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise ConvShareClientError(
+                f"cannot reach the Jupyter server at {self.server_url}: {exc.__class__.__name__}"
+            ) from exc
+        if response.status_code >= 300:
+            raise self._error(response)
+        if raw:
+            return response.content
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise ConvShareClientError(
+                f"{method} {url}: the server did not answer with JSON",
+                status=response.status_code,
+            ) from None
+
+    def _error(self, response: requests.Response) -> ConvShareClientError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("message"):
+            return ConvShareClientError(
+                str(body["message"]),
+                status=response.status_code,
+                reason=body.get("reason") if isinstance(body.get("reason"), str) else None,
+                field=body.get("field") if isinstance(body.get("field"), str) else None,
+            )
+        if response.status_code in (401, 403):
+            return ConvShareClientError(
+                f"the Jupyter server at {self.server_url} refused the token "
+                "(pass token= or set JUPYTER_TOKEN)",
+                status=response.status_code,
+                reason="forbidden",
+            )
+        if response.status_code == 404:
+            return ConvShareClientError(
+                f"the convshare API was not found at {self.server_url}: is jupyter-convshare "
+                "installed and enabled on that server (jupyter server extension list)?",
+                status=404,
+                reason="not_found",
+            )
+        return ConvShareClientError(
+            f"the Jupyter server answered {response.status_code} {response.reason}",
+            status=response.status_code,
+        )
+
+    def _share(self, data: Any) -> Share:
+        if not isinstance(data, Mapping):
+            raise ConvShareClientError("the server's answer is not a share object")
+        return Share.from_json(data, self)
+
+    @staticmethod
+    def _items(data: Any, key: str) -> list[dict[str, Any]]:
+        # Listings are {"<key>": [...]} (tolerate a bare list too).
+        if isinstance(data, Mapping):
+            data = data.get(key, [])
+        return [dict(item) for item in data or []]
+
+    # -- server ---------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """``GET convshare/api/info``: the extension's version and settings (a dict)."""
+        return dict(self._request("GET", "info") or {})
+
+    @property
+    def root_dir(self) -> str | None:
+        """The server's root directory (absolute local path) when it can be known."""
+        if not self._root_checked:
+            self._root_checked = True
+            try:
+                value = self.info().get("root_dir")
+            except ConvShareClientError:
+                value = None
+            self._root_dir = str(value) if value else None
+        return self._root_dir
+
+    def root_relative(self, path: str | os.PathLike[str]) -> str | None:
+        """``path`` relative to the server's root (POSIX form), or ``None`` if outside/unknown."""
+        root = self.root_dir
+        if not root:
+            return None
+        absolute = Path(path).expanduser().resolve()
+        try:
+            rel = absolute.relative_to(Path(root).expanduser().resolve())
+        except ValueError:
+            return None
+        return rel.as_posix()
+
+    # -- conversations ----------------------------------------------------------------
+
+    def list_conversations(self) -> list[dict[str, Any]]:
+        """``GET convshare/api/conversations``: the owner's stored conversations (metadata)."""
+        return self._items(self._request("GET", "conversations"), "conversations")
+
+    def create_conversation(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST convshare/api/conversations``: import a conversation without sharing it.
+
+        ``body`` is like the share body: ``{"path": ...}`` or ``{"conversation": ...,
+        "name"?: str, "format"?: str}``.
+        """
+        return dict(self._request("POST", "conversations", json_body=dict(body)) or {})
+
+    def get_conversation(self, conversation_id: str) -> dict[str, Any]:
+        """``GET convshare/api/conversations/<id>``: the stored conversation."""
+        return dict(self._request("GET", "conversations", conversation_id) or {})
+
+    def update_conversation(self, conversation_id: str, **changes: Any) -> dict[str, Any]:
+        """``PATCH convshare/api/conversations/<id>`` with ``changes`` (e.g. ``title=``)."""
+        return dict(
+            self._request("PATCH", "conversations", conversation_id, json_body=changes) or {}
+        )
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        """``DELETE convshare/api/conversations/<id>``: also revokes its shares."""
+        self._request("DELETE", "conversations", conversation_id)
+
+    def export_conversation(self, conversation_id: str, format: str = "json") -> bytes:
+        """``GET convshare/api/conversations/<id>/export?format=...``: the file bytes.
+
+        ``format`` is ``"json"``, ``"csv"``, ``"parquet"`` or ``"md"``.
+        """
+        return bytes(
+            self._request(
+                "GET", "conversations", conversation_id, "export",
+                params={"format": format}, raw=True,
+            )
+        )
+
+    # -- shares -----------------------------------------------------------------------
+
+    def create_share(
+        self,
+        *,
+        path: str | None = None,
+        conversation: Any = None,
+        conversation_id: str | None = None,
+        name: str | None = None,
+        format: str | None = None,
+        title: str | None = None,
+        expires: str | datetime | None = "7d",
+        mode: str = "live",
+        files: Iterable[str | os.PathLike[str] | tuple[str, bytes]] = (),
+        index: int | None = None,
+    ) -> Share:
+        """``POST convshare/api/shares``: share a conversation, or get its existing share.
+
+        Exactly one of ``path`` (root-relative on the server), ``conversation`` (any
+        importable JSON object) or ``conversation_id`` is given.
+
+        Args:
+            expires: ``"1h"``, ``"24h"``, ``"7d"``, ``"30d"``, ``"never"`` (or ``None``),
+                an ISO 8601 time or an aware datetime.
+            mode: ``"live"`` or ``"snapshot"``.
+            files: extra attachments: local paths, or ``(name, bytes)`` pairs.
+            index: which conversation of a multi-conversation file.
+
+        Returns:
+            The :class:`Share` (``created`` is ``False`` when it already existed).
+
+        Raises:
+            ConvShareClientError: bad arguments, unreadable files, or the server's error.
+        """
+        given = [x is not None for x in (path, conversation, conversation_id)]
+        if sum(given) != 1:
+            raise ConvShareClientError(
+                "give exactly one of path, conversation or conversation_id", field="source"
+            )
+        body: dict[str, Any] = {}
+        if path is not None:
+            body["path"] = path
+        elif conversation_id is not None:
+            body["conversation_id"] = conversation_id
+        else:
+            body["conversation"] = _jsonable(conversation)
+            if name:
+                body["name"] = name
+        if format:
+            body["format"] = format
+        if title is not None:
+            body["title"] = title
+        body["expires"] = _expires_json(expires)
+        body["mode"] = mode
+        if index is not None:
+            body["index"] = index
+        extra = _encode_files(files)
+        if extra:
+            body["files"] = extra
+        return self._share(self._request("POST", "shares", json_body=body))
+
+    def share(
+        self,
+        source: Any,
+        title: str | None = None,
+        expires: str | datetime | None = "7d",
+        mode: str = "live",
+        files: Iterable[str | os.PathLike[str] | tuple[str, bytes]] = (),
+        *,
+        index: int | None = None,
+        format: str | None = None,
+    ) -> Share:
+        """Share ``source`` (see :func:`share` for what it may be). Returns a :class:`Share`."""
+        if isinstance(source, Conversation):
+            return self.create_share(
+                conversation=source.to_dict(), title=title, expires=expires, mode=mode,
+                files=files, index=index, format=format or "convshare",
+            )
+        if isinstance(source, (str, os.PathLike)):
+            return self._share_path(
+                source, title=title, expires=expires, mode=mode, files=files,
+                index=index, format=format,
+            )
+        if isinstance(source, (bytes, bytearray)):
+            try:
+                parsed = json.loads(bytes(source))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ConvShareClientError(
+                    f"<bytes>: not a JSON conversation: {exc}", field="conversation"
+                ) from None
+            source = parsed
+        if isinstance(source, (Mapping, Sequence)):
+            return self.create_share(
+                conversation=source, title=title, expires=expires, mode=mode,
+                files=files, index=index, format=format,
+            )
+        raise ConvShareClientError(
+            f"cannot share a {type(source).__name__}: give a .chat path, a message list, "
+            "a dict with 'messages' or a Conversation",
+            field="source",
+        )
+
+    def _share_path(
+        self,
+        source: str | os.PathLike[str],
+        **options: Any,
+    ) -> Share:
+        local = Path(os.path.expanduser(os.fspath(source)))
+        if local.is_file():
+            relative = self.root_relative(local)
+            if relative is not None:
+                # Inside the root: the server reads it itself, resolves its attachments
+                # and can keep a live share in sync with the file.
+                return self.create_share(path=relative, **options)
+            return self.create_share(
+                conversation=_read_json_file(local), name=local.name, **options
+            )
+        if local.exists():
+            raise ConvShareClientError(f"{source}: not a file", field="path")
+        if local.is_absolute():
+            raise ConvShareClientError(f"{source}: no such file", field="path")
+        # Not a local file: a path relative to the server's root (the server says if not).
+        return self.create_share(path=Path(source).as_posix(), **options)
+
+    def list_shares(self) -> list[Share]:
+        """``GET convshare/api/shares``: the owner's shares, newest first."""
+        return [self._share(item) for item in self._items(self._request("GET", "shares"), "shares")]
+
+    def get_share(self, share_id: str) -> Share:
+        """``GET convshare/api/shares/<share_id>``."""
+        return self._share(self._request("GET", "shares", share_id))
+
+    def update_share(
+        self,
+        share_id: str,
+        *,
+        expires: str | datetime | None | Any = ...,
+        mode: str | Any = ...,
+    ) -> Share:
+        """``PATCH convshare/api/shares/<share_id>``; ``...`` (the default) leaves a setting as is."""
+        body: dict[str, Any] = {}
+        if expires is not ...:
+            body["expires"] = _expires_json(expires)
+        if mode is not ...:
+            body["mode"] = mode
+        return self._share(self._request("PATCH", "shares", share_id, json_body=body))
+
+    def update_snapshot(self, share_id: str) -> Share:
+        """``POST convshare/api/shares/<share_id>/snapshot``: re-freeze, same link."""
+        return self._share(self._request("POST", "shares", share_id, "snapshot", json_body={}))
+
+    def rotate(self, share_id: str) -> Share:
+        """``POST convshare/api/shares/<share_id>/rotate``: a new link; the old one dies."""
+        return self._share(self._request("POST", "shares", share_id, "rotate", json_body={}))
+
+    def revoke(self, share_id: str) -> None:
+        """``DELETE convshare/api/shares/<share_id>``: the link answers 404 at once."""
+        self._request("DELETE", "shares", share_id)
+
+    def revoke_all(self) -> int:
+        """``DELETE convshare/api/shares``: revoke every share; returns how many."""
+        data = self._request("DELETE", "shares")
+        return int((data or {}).get("revoked", 0))
+
+    def qr_svg(self, share_id: str) -> bytes:
+        """``GET convshare/api/shares/<share_id>/qr.svg``: the link's QR code (SVG bytes)."""
+        return bytes(self._request("GET", "shares", share_id, "qr.svg", raw=True))
+
+    def qr_png(self, share_id: str) -> bytes:
+        """``GET convshare/api/shares/<share_id>/qr.png``: the link's QR code (PNG bytes)."""
+        return bytes(self._request("GET", "shares", share_id, "qr.png", raw=True))
+
+    def export(self, share_id: str, format: str = "json") -> bytes:
+        """The shared conversation of ``share_id`` exported as ``format`` (owner's copy)."""
+        return self.export_conversation(self.get_share(share_id).conversation_id, format)
+
+
+def _expires_json(expires: str | datetime | None) -> str | None:
+    if expires is None:
+        return "never"
+    if isinstance(expires, datetime):
+        if expires.tzinfo is None:
+            raise ConvShareClientError(
+                "expires: give a timezone-aware datetime (UTC)", field="expires"
+            )
+        return expires.astimezone(timezone.utc).isoformat()
+    return str(expires)
+
+
+def _encode_files(
+    files: Iterable[str | os.PathLike[str] | tuple[str, bytes]],
+) -> list[dict[str, str]]:
+    """Extra attachments as ``[{"name", "content_base64", "mime_type"}]``.
+
+    Raises:
+        ConvShareClientError: a file is missing or unreadable (the message names it).
+    """
+    if isinstance(files, (str, os.PathLike)):
+        files = [files]
+    encoded = []
+    for item in files:
+        if isinstance(item, tuple):
+            name, content = item
+            name = os.path.basename(str(name))
+        else:
+            path = Path(os.path.expanduser(os.fspath(item)))
+            try:
+                content = path.read_bytes()
+            except OSError as exc:
+                raise ConvShareClientError(
+                    f"{item}: cannot read attachment: {exc.strerror}", field="files"
+                ) from exc
+            name = path.name
+        mime_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        encoded.append(
+            {
+                "name": name,
+                "content_base64": base64.b64encode(bytes(content)).decode("ascii"),
+                "mime_type": mime_type,
+            }
+        )
+    return encoded
+
+
+def share(
+    source: Any,
+    title: str | None = None,
+    expires: str | datetime | None = "7d",
+    mode: str = "live",
+    files: Iterable[str | os.PathLike[str] | tuple[str, bytes]] = (),
+    *,
+    server_url: str | None = None,
+    token: str | None = None,
+    index: int | None = None,
+) -> Share:
+    """Share a conversation and get its link and QR code.
+
+    Args:
+        source: one of
+
+            * a ``.chat`` (or ``.json``/``.jsonl``) file path: when the file lies inside
+              the server's root it is sent as a root-relative ``path`` (the server resolves
+              its attachments, and a live share follows the file); otherwise it is read
+              here and its content sent with its file name. A relative path that does not
+              exist locally is taken as relative to the server's root;
+            * a message list (OpenAI Chat Completions or Anthropic Messages dicts, SDK
+              objects with ``model_dump()`` too), or a dict with ``"messages"``;
+            * a :class:`~jupyter_convshare.core.model.Conversation`.
+        title: title shown to viewers (default: the source's title).
+        expires: ``"1h"``, ``"24h"``, ``"7d"`` (default), ``"30d"``, ``"never"``/``None``,
+            an ISO 8601 time or an aware datetime.
+        mode: ``"live"`` (viewers see changes) or ``"snapshot"`` (frozen now).
+        files: extra attachments: local paths, or ``(name, bytes)`` pairs.
+        server_url, token: the server; by default it is discovered (see
+            :func:`discover_server`).
+        index: which conversation of a file that holds several.
+
+    Returns:
+        A :class:`Share`; in a notebook it displays the link, a QR code and the expiry.
+        Sharing an already shared conversation returns the existing link.
+
+    Raises:
+        ConvShareClientError: no server found, unreadable file, or the server's error
+            (``status`` and ``message``; e.g. 400 naming the malformed field).
+    """
+    path_hint = source if isinstance(source, (str, os.PathLike)) else None
+    info = discover_server(server_url, token, path_hint=path_hint)
+    client = ConvShareClient.from_server_info(info)
+    return client.share(source, title=title, expires=expires, mode=mode, files=files, index=index)
