@@ -351,6 +351,8 @@ class JupyterServer:
             f"--IdentityProvider.token={self.token}",
             f"--ConvShareApp.store_dir={self.store_dir}",
             "--ServerApp.log_level=WARN",
+            "--ServerApp.terminals_enabled=False",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
             *self.extra_args,
         ]
         self._log = open(self.log_path, "wb")
@@ -394,32 +396,63 @@ class JupyterServer:
         self.stop()
 
 
-class RefServer:
-    """The reference: a bare tornado app (``refserver.py``) serving fixed bytes from memory."""
+# Response headers that describe one transfer, not the content: never copied.
+_HOP_HEADERS = {"content-length", "date", "server", "transfer-encoding", "connection", "content-encoding", "vary",
+                "set-cookie", "etag", "keep-alive"}
 
-    def __init__(self, workdir: Path, plain: bytes, headers: dict[str, str], gzipped: bytes | None = None):
+
+def copyable_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The content headers of a response (type, security headers), to be replayed."""
+    return {k: v for k, v in headers.items() if k.lower() not in _HOP_HEADERS}
+
+
+class RefServer:
+    """The reference: a bare tornado app (``refserver.py``) serving fixed bytes from memory.
+
+    Args:
+        workdir: a folder for its files.
+        routes: ``{url path: (plain bytes, gzip bytes or None, headers)}``.
+    """
+
+    def __init__(self, workdir: Path, routes: dict[str, tuple[bytes, bytes | None, dict[str, str]]]):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        (self.workdir / "ref-body").write_bytes(plain)
-        (self.workdir / "ref-body.gz").write_bytes(gzipped or b"")
-        (self.workdir / "ref-headers.json").write_text(json.dumps(headers))
+        manifest = {}
+        for i, (path, (plain, gz, headers)) in enumerate(routes.items()):
+            (self.workdir / f"body-{i}").write_bytes(plain)
+            if gz:
+                (self.workdir / f"body-{i}.gz").write_bytes(gz)
+            manifest[path] = {"file": f"body-{i}", "gzip_file": f"body-{i}.gz" if gz else None, "headers": headers}
+        (self.workdir / "manifest.json").write_text(json.dumps(manifest))
+        self.first_path = next(iter(routes))
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/page"
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str | None = None) -> str:
+        return self.base + (path or self.first_path)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
 
     def __enter__(self) -> "RefServer":
+        self._log = open(self.workdir / "refserver.log", "wb")
         self.proc = subprocess.Popen(
             [PYTHON, str(HERE / "refserver.py"), "--port", str(self.port), "--dir", str(self.workdir)],
             stdout=subprocess.DEVNULL,
-            stderr=open(self.workdir / "refserver.log", "wb"),
+            stderr=self._log,
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("reference server exited: " + (self.workdir / "refserver.log").read_text())
             try:
-                with urllib.request.urlopen(self.url, timeout=2) as resp:
+                with urllib.request.urlopen(self.url(), timeout=2) as resp:
                     resp.read()
                     return self
             except (urllib.error.URLError, OSError):
@@ -433,6 +466,38 @@ class RefServer:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        self._log.close()
+
+
+def share_conversation(store_dir: Path, conversation: Any, blobs: dict[str, bytes] | None = None) -> str:
+    """Save ``conversation`` (with attachment ``blobs``) in the store and share it; returns the link.
+
+    Done through ``ShareService`` on the store folder before the server starts (the store
+    is safe for several processes of one user; the link secret is in the folder).
+    """
+    import getpass
+
+    from jupyter_convshare.core.shares import ShareService
+
+    service = ShareService.open(store_dir)
+    try:
+        owner = getpass.getuser()
+        service.save_conversation(owner, conversation, blobs=blobs)
+        share, _ = service.create_share(owner, conversation.id, expires="30d")
+        return share.link
+    finally:
+        service.close()
+
+
+def view_count(store_dir: Path, link: str) -> int:
+    """The share's view count as stored (reads the store, counts nothing)."""
+    from jupyter_convshare.core.shares import ShareService
+
+    service = ShareService.open(store_dir)
+    try:
+        return service.resolve(link, count_view=False).share.view_count
+    finally:
+        service.close()
 
 
 def fetch(url: str, headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:

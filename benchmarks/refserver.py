@@ -1,9 +1,9 @@
 """Reference server for the viewer benchmarks: bare tornado writing fixed bytes from memory.
 
-Usage: ``python refserver.py --port P --dir D`` where ``D`` holds ``ref-body`` (the page as
-the viewer sent it), ``ref-body.gz`` (its gzip form, may be empty) and ``ref-headers.json``
-(response headers to copy). ``GET /page`` answers the gzip bytes when the request accepts
-gzip and they exist, else the plain bytes. Listens on 127.0.0.1 only.
+Usage: ``python refserver.py --port P --dir D``. ``D/manifest.json`` maps URL paths to
+``{"file": name, "gzip_file": name or null, "headers": {...}}``; the files are in ``D``.
+A GET of a listed path answers the gzip bytes when the request accepts gzip and a gzip
+file is listed, else the plain bytes, with the listed headers. Listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -11,9 +11,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 from pathlib import Path
+from typing import Any
 
+import tornado.routing
 import tornado.web
+
+
+class FixedBytes(tornado.web.RequestHandler):
+    """Writes one preloaded response (the reference for a viewer route)."""
+
+    def initialize(self, plain: bytes, gz: bytes | None, headers: dict[str, str]) -> None:
+        self.plain = plain
+        self.gz = gz
+        self.fixed_headers = headers
+
+    def get(self) -> None:
+        for k, v in self.fixed_headers.items():
+            self.set_header(k, v)
+        if self.gz and "gzip" in self.request.headers.get("Accept-Encoding", ""):
+            self.set_header("Content-Encoding", "gzip")
+            self.set_header("Vary", "Accept-Encoding")
+            self.write(self.gz)
+        else:
+            self.write(self.plain)
 
 
 def main() -> None:
@@ -22,23 +44,16 @@ def main() -> None:
     parser.add_argument("--dir", required=True)
     args = parser.parse_args()
     d = Path(args.dir)
-    plain = (d / "ref-body").read_bytes()
-    gz = (d / "ref-body.gz").read_bytes()
-    headers = json.loads((d / "ref-headers.json").read_text())
-
-    class Page(tornado.web.RequestHandler):
-        def get(self) -> None:
-            for k, v in headers.items():
-                self.set_header(k, v)
-            if gz and "gzip" in self.request.headers.get("Accept-Encoding", ""):
-                self.set_header("Content-Encoding", "gzip")
-                self.set_header("Vary", "Accept-Encoding")
-                self.write(gz)
-            else:
-                self.write(plain)
+    manifest: dict[str, Any] = json.loads((d / "manifest.json").read_text())
+    routes = []
+    for path, spec in manifest.items():
+        gz = (d / spec["gzip_file"]).read_bytes() if spec.get("gzip_file") else None
+        plain = (d / spec["file"]).read_bytes()
+        routes.append((tornado.routing.PathMatches("^" + re.escape(path) + "$"), FixedBytes,
+                       {"plain": plain, "gz": gz, "headers": spec.get("headers", {})}))
 
     async def serve() -> None:
-        app = tornado.web.Application([(r"/page", Page)])
+        app = tornado.web.Application(routes)
         app.listen(args.port, address="127.0.0.1")
         await asyncio.Event().wait()
 
