@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -66,7 +67,7 @@ def make_conversation(
         id=cid, title=title, source=SourceInfo(format="jupyterlab-chat", path=path)
     )
     for i, text in enumerate(texts, start=1):
-        role = "user" if i % 2 else "assistant"
+        role: Literal["user", "assistant"] = "user" if i % 2 else "assistant"
         conv.append(Message(id=str(i), role=role, author_id=role, parts=[Part.text_part(text)]))
     return conv
 
@@ -692,3 +693,50 @@ def test_merge_does_not_carry_bytes_to_a_different_file(svc):
     fresh.attachments["x"] = Attachment(id="x", name="b.txt", uri="b.txt")
     merged = merge_conversations(stored, fresh)
     assert merged.attachments["x"].available is False and merged.attachments["x"].sha256 is None
+
+
+# -- viewer fast path, threads, snapshots keep their bytes --------------------------------
+
+
+def test_resolve_share_checks_the_link_without_loading_the_conversation(svc, clock):
+    # Given a live share
+    share = shared(svc, expires="1h")
+    # When the viewer checks the link, then loads the content on a cache miss
+    checked, key = svc.resolve_share(share.link)
+    conversation, load_key = svc.load_shared_conversation(checked)
+    # Then it gets the same key resolve() gives, and the view is counted once
+    assert key == load_key == svc.resolve(share.link, count_view=False).cache_key
+    assert texts_of(conversation) == ["hello", "hi there"]
+    assert checked.view_count == 1 == svc.get_share("alice", share.share_id).view_count
+    # And it refuses expired and rotated links like resolve()
+    clock.now = T0 + timedelta(hours=1)
+    with pytest.raises(Expired):
+        svc.resolve_share(share.link)
+    clock.now = T0
+    svc.rotate_link("alice", share.share_id)
+    with pytest.raises(NotFound):
+        svc.load_shared_conversation(checked)
+
+
+def test_views_from_many_threads_are_all_counted(svc):
+    # Server handlers call the service from a thread pool: one connection per thread.
+    from concurrent.futures import ThreadPoolExecutor
+
+    share = shared(svc)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: svc.resolve(share.link).share.view_count, range(80)))
+    assert sorted(results) == list(range(1, 81))
+    assert svc.get_share("alice", share.share_id).view_count == 80
+
+
+def test_a_snapshot_keeps_its_attachment_bytes_after_the_conversation_drops_them(svc):
+    # Given a snapshot of a conversation with an attachment
+    conv = make_conversation()
+    conv.attachments["a"] = Attachment(id="a", name="a.txt")
+    svc.save_conversation("alice", conv, blobs={"a": b"frozen bytes"})
+    share, _ = svc.create_share("alice", "conv-1", mode="snapshot")
+    # When the conversation is replaced by a version without it
+    svc.save_conversation("alice", make_conversation(texts=("new",)))
+    # Then the snapshot's attachment can still be downloaded
+    frozen = svc.resolve(share.link).conversation.attachments["a"]
+    assert Path(svc.blob_path(frozen.sha256)).read_bytes() == b"frozen bytes"

@@ -189,8 +189,8 @@ class StoreSession(Protocol):
     def delete_shares_of_owner(self, owner: str) -> int:
         """Delete every share of ``owner``; returns how many."""
 
-    def record_view(self, share_id: str, at: datetime) -> None:
-        """Count one view and set ``last_accessed_at``."""
+    def record_view(self, share_id: str, at: datetime) -> int | None:
+        """Count one view and set ``last_accessed_at``; the new count (``None``: no share)."""
 
     # snapshots
     def get_snapshot(self, share_id: str) -> str | None:
@@ -232,7 +232,7 @@ class Store(Protocol):
 
 
 def _migration_1_initial(db: sqlite_utils.Database) -> None:
-    db["conversations"].create(
+    db.table("conversations").create(
         {
             "owner": str,
             "id": str,
@@ -249,9 +249,9 @@ def _migration_1_initial(db: sqlite_utils.Database) -> None:
         pk=("owner", "id"),
         not_null={"version", "message_count", "source_format", "created_at", "updated_at", "doc"},
     )
-    db["conversations"].create_index(["owner", "updated_at"])
-    db["conversations"].create_index(["owner", "source_path"])
-    db["shares"].create(
+    db.table("conversations").create_index(["owner", "updated_at"])
+    db.table("conversations").create_index(["owner", "source_path"])
+    db.table("shares").create(
         {
             "share_id": str,
             "owner": str,
@@ -291,10 +291,10 @@ def _migration_1_initial(db: sqlite_utils.Database) -> None:
             )
         ],
     )
-    db["shares"].create_index(["link_lookup"], unique=True)
-    db["shares"].create_index(["owner", "created_at"])
-    db["shares"].create_index(["owner", "conversation_id"])
-    db["snapshots"].create(
+    db.table("shares").create_index(["link_lookup"], unique=True)
+    db.table("shares").create_index(["owner", "created_at"])
+    db.table("shares").create_index(["owner", "conversation_id"])
+    db.table("snapshots").create(
         {"share_id": str, "doc": str},
         pk="share_id",
         not_null={"doc"},
@@ -302,8 +302,8 @@ def _migration_1_initial(db: sqlite_utils.Database) -> None:
             ForeignKey("snapshots", "share_id", "shares", "share_id", on_delete="CASCADE")
         ],
     )
-    db["blobs"].create({"sha256": str, "size": int}, pk="sha256", not_null={"size"})
-    db["conversation_blobs"].create(
+    db.table("blobs").create({"sha256": str, "size": int}, pk="sha256", not_null={"size"})
+    db.table("conversation_blobs").create(
         {"owner": str, "conversation_id": str, "sha256": str},
         pk=("owner", "conversation_id", "sha256"),
         foreign_keys=[
@@ -320,7 +320,7 @@ def _migration_1_initial(db: sqlite_utils.Database) -> None:
             ForeignKey("conversation_blobs", "sha256", "blobs", "sha256"),
         ],
     )
-    db["conversation_blobs"].create_index(["sha256"])
+    db.table("conversation_blobs").create_index(["sha256"])
 
 
 Migration = Callable[[sqlite_utils.Database], None]
@@ -468,13 +468,13 @@ class SQLiteSession:
     def insert_conversation(self, record: ConversationRecord, doc: str) -> None:
         row = self._conversation_row(record)
         row["doc"] = doc
-        self.db["conversations"].insert(row)  # type: ignore[union-attr]
+        self.db.table("conversations").insert(row)
 
     def update_conversation(self, record: ConversationRecord, doc: str | None) -> None:
         row = self._conversation_row(record)
         if doc is not None:
             row["doc"] = doc
-        self.db["conversations"].update((record.owner, record.id), row)  # type: ignore[union-attr]
+        self.db.table("conversations").update((record.owner, record.id), row)
 
     def delete_conversation(self, owner: str, conversation_id: str) -> list[str]:
         shas = [
@@ -529,7 +529,7 @@ class SQLiteSession:
         return [_share_record(r) for r in rows]
 
     def insert_share(self, record: ShareRecord) -> None:
-        self.db["shares"].insert(  # type: ignore[union-attr]
+        self.db.table("shares").insert(
             {
                 "share_id": record.share_id,
                 "owner": record.owner,
@@ -551,7 +551,7 @@ class SQLiteSession:
         if unknown:
             raise ValueError(f"not writable share columns: {sorted(unknown)}")
         row = {k: (_t(v) if k in _SHARE_DATETIMES else v) for k, v in changes.items()}
-        self.db["shares"].update(share_id, row)  # type: ignore[union-attr]
+        self.db.table("shares").update(share_id, row)
 
     def delete_share(self, share_id: str) -> bool:
         cursor = self.db.execute("DELETE FROM shares WHERE share_id = ?", [share_id])
@@ -561,12 +561,13 @@ class SQLiteSession:
         cursor = self.db.execute("DELETE FROM shares WHERE owner = ?", [owner])
         return cursor.rowcount
 
-    def record_view(self, share_id: str, at: datetime) -> None:
-        self.db.execute(
+    def record_view(self, share_id: str, at: datetime) -> int | None:
+        row = self.db.execute(
             "UPDATE shares SET view_count = view_count + 1, last_accessed_at = ?"
-            " WHERE share_id = ?",
+            " WHERE share_id = ? RETURNING view_count",
             [_t(at), share_id],
-        )
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     # snapshots
 
