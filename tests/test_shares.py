@@ -740,3 +740,16 @@ def test_a_snapshot_keeps_its_attachment_bytes_after_the_conversation_drops_them
     # Then the snapshot's attachment can still be downloaded
     frozen = svc.resolve(share.link).conversation.attachments["a"]
     assert Path(svc.blob_path(frozen.sha256)).read_bytes() == b"frozen bytes"
+
+
+def test_a_rename_survives_the_next_sync_from_the_source_file(svc):
+    # Given a file-backed conversation that the owner renamed
+    svc.save_conversation("alice", make_conversation(title="demo", path="demo.chat"))
+    renamed = svc.get_conversation("alice", "conv-1")
+    renamed.title = "Week 3: gradient descent"
+    svc.save_conversation("alice", renamed)
+    # When the source file changes and is re-synced (its title is the file stem)
+    fresh = make_conversation(texts=("hello", "hi there", "more"), title="demo", path="demo.chat")
+    info = svc.sync_conversation("alice", "conv-1", fresh)
+    # Then the new message is in and the owner's title stays
+    assert info.title == "Week 3: gradient descent" and info.message_count == 3

@@ -808,7 +808,8 @@ class ShareService:
             if before is not None and old_doc is not None:
                 old = Conversation.from_dict(json.loads(old_doc))
                 if must_exist or before.source_path or incoming.source.path:
-                    result = merge_conversations(old, incoming)
+                    # sync: a re-read source; save: the caller's edit (e.g. a rename) wins.
+                    result = merge_conversations(old, incoming, keep_stored_title=must_exist)
                 else:
                     result = incoming
                     _carry_attachments(old, result)
@@ -860,7 +861,9 @@ class ShareService:
 # -- merging ---------------------------------------------------------------------------------
 
 
-def merge_conversations(stored: Conversation, fresh: Conversation) -> Conversation:
+def merge_conversations(
+    stored: Conversation, fresh: Conversation, *, keep_stored_title: bool = False
+) -> Conversation:
     """Merge a re-read source (``fresh``) into the stored conversation, by message id.
 
     * messages in ``fresh`` replace the stored ones with the same id, in source order;
@@ -876,6 +879,8 @@ def merge_conversations(stored: Conversation, fresh: Conversation) -> Conversati
 
     Args:
         stored, fresh: conversations with the same id; neither is modified.
+        keep_stored_title: keep the stored title when it is set (a re-read source file:
+            its title is the file name, so an owner's rename must survive the re-sync).
 
     Returns:
         A new :class:`Conversation`.
@@ -906,7 +911,7 @@ def merge_conversations(stored: Conversation, fresh: Conversation) -> Conversati
         # The stored default path continues the source's (e.g. a collaborator replied to
         # the last message): keep showing it until the source moves on.
         merged.active_leaf_id = stored_leaf
-    if merged.title is None:
+    if merged.title is None or (keep_stored_title and kept_from.title):
         merged.title = kept_from.title
     if merged.created_at is None:
         merged.created_at = kept_from.created_at
