@@ -753,3 +753,15 @@ def test_a_rename_survives_the_next_sync_from_the_source_file(svc):
     info = svc.sync_conversation("alice", "conv-1", fresh)
     # Then the new message is in and the owner's title stays
     assert info.title == "Week 3: gradient descent" and info.message_count == 3
+
+
+def test_prune_deletes_expired_shares_only(svc, clock):
+    svc.save_conversation("alice", make_conversation("a"))
+    svc.save_conversation("bob", make_conversation("b"))
+    gone, _ = svc.create_share("alice", "a", expires="1h")
+    kept, _ = svc.create_share("bob", "b", expires="7d")
+    clock.now = T0 + timedelta(hours=1)  # exactly at expiry: expired
+    assert svc.prune_expired() == 1
+    with pytest.raises(NotFound):
+        svc.resolve(gone.link)
+    assert svc.resolve(kept.link).share.owner == "bob"

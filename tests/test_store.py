@@ -230,3 +230,23 @@ def test_sql_takes_values_as_parameters(store):
     with store.read() as session:
         assert [c.id for c in session.list_conversations(evil)] == [evil]
         assert "shares" in session.db.table_names()
+
+
+def test_database_and_secret_are_private_to_the_owner(tmp_path):
+    import stat
+
+    service = ShareService.open(tmp_path / "private")
+    for name in ("convshare.db", "link_secret"):
+        assert stat.S_IMODE((tmp_path / "private" / name).stat().st_mode) == 0o600, name
+    assert stat.S_IMODE((tmp_path / "private").stat().st_mode) == 0o700
+    service.close()
+
+
+def test_online_backup_is_a_sound_copy(store, tmp_path):
+    with store.write() as tx:
+        tx.db.execute("INSERT INTO blobs (sha256, size) VALUES (?, ?)", ["c" * 64, 3])
+    store.backup(tmp_path / "backup.db")
+    conn = sqlite3.connect(tmp_path / "backup.db")
+    assert conn.execute("SELECT sha256 FROM blobs").fetchall() == [("c" * 64,)]
+    conn.close()
+    assert store.integrity_check() == []

@@ -118,3 +118,11 @@ def test_truncated_secret_file_is_an_error_not_a_weak_key(tmp_path):
 def test_derive_link_refuses_a_tiny_secret():
     with pytest.raises(ValueError):
         tokens.derive_link(b"k", "abc", b"n" * 16)
+
+
+def test_a_world_readable_secret_is_tightened_to_0600(tmp_path):
+    path = tmp_path / "link_secret"
+    path.write_bytes(b"k" * 32)
+    path.chmod(0o644)
+    assert tokens.load_or_create_secret(path) == b"k" * 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -558,6 +558,15 @@ class ShareService:
         with self.store.write() as tx:
             return tx.delete_shares_of_owner(owner)
 
+    def prune_expired(self) -> int:
+        """Delete every expired share (all owners; ``jupyter convshare prune``).
+
+        Their links then answer 404 instead of 410. Returns how many were deleted.
+        """
+        now = self._now()
+        with self.store.write() as tx:
+            return tx.delete_expired_shares(now)
+
     def resolve(self, link: str, *, count_view: bool = True) -> ResolvedShare:
         """Find what a link shows (the public viewer's one call).
 

@@ -189,6 +189,9 @@ class StoreSession(Protocol):
     def delete_shares_of_owner(self, owner: str) -> int:
         """Delete every share of ``owner``; returns how many."""
 
+    def delete_expired_shares(self, now: datetime) -> int:
+        """Delete every share with ``expires_at <= now``; returns how many."""
+
     def record_view(self, share_id: str, at: datetime) -> int | None:
         """Count one view and set ``last_accessed_at``; the new count (``None``: no share)."""
 
@@ -561,6 +564,12 @@ class SQLiteSession:
         cursor = self.db.execute("DELETE FROM shares WHERE owner = ?", [owner])
         return cursor.rowcount
 
+    def delete_expired_shares(self, now: datetime) -> int:
+        cursor = self.db.execute(
+            "DELETE FROM shares WHERE expires_at IS NOT NULL AND expires_at <= ?", [_t(now)]
+        )
+        return cursor.rowcount
+
     def record_view(self, share_id: str, at: datetime) -> int | None:
         row = self.db.execute(
             "UPDATE shares SET view_count = view_count + 1, last_accessed_at = ?"
@@ -612,6 +621,10 @@ class SQLiteStore:
         self.db_path = self.directory / DB_FILE
         self.blobs_dir = self.directory / BLOBS_DIR
         self.blobs_dir.mkdir(exist_ok=True, mode=0o700)
+        # Conversations are private: create the database owner-only (SQLite gives the
+        # -wal and -shm files the same mode), whatever the umask or folder mode.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self.db_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._local = _Local()
         self._all_connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -722,6 +735,28 @@ class SQLiteStore:
     def schema_version(self) -> int:
         """The database's ``PRAGMA user_version``."""
         return int(self.database().execute("PRAGMA user_version").fetchone()[0])
+
+    def backup(self, destination: str | os.PathLike[str]) -> None:
+        """Copy the database online (SQLite backup API) to ``destination`` (mode ``0600``).
+
+        Readers and writers may continue meanwhile. The blobs folder and the link secret
+        are not included (copy them separately; without the secret no link works).
+        """
+        target = Path(destination)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        dest = sqlite3.connect(target)
+        try:
+            self.database().conn.backup(dest)
+        finally:
+            dest.close()
+
+    def integrity_check(self) -> list[str]:
+        """``PRAGMA integrity_check`` and ``foreign_key_check``; ``[]`` when the database is sound."""
+        conn = self.database().conn
+        problems = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+        problems += [f"foreign key: {tuple(r)}" for r in conn.execute("PRAGMA foreign_key_check")]
+        return problems
 
     # blobs
 

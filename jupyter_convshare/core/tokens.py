@@ -139,6 +139,9 @@ def _create_exclusive(target: Path, data: bytes) -> None:
 
 
 def _read_secret(path: Path) -> bytes:
+    # A secret readable by others is tightened rather than trusted as is.
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
     data = path.read_bytes()
     if len(data) < SECRET_BYTES:
         raise ValueError(f"{path}: link secret file is too short ({len(data)} bytes)")
