@@ -1,0 +1,585 @@
+"""The authenticated REST API: ``{base_url}convshare/api/...`` (DESIGN.md sections 4 and 5).
+
+Thin handlers: each one validates the JSON body (a clear 400 naming the field), calls the
+:class:`~jupyter_convshare.core.shares.ShareService` in a worker thread, and writes JSON.
+Errors are raised as :class:`~jupyter_convshare.core.errors.ConvShareError` subclasses and
+mapped to HTTP in one place (``server/base.py``). Every request acts as the server's
+principal, ``ConvShareApp.owner``.
+
+Routes (relative to ``base_url``):
+
+=======================================================  =====================================
+``GET convshare/api/info``                               server settings for clients
+``GET|POST convshare/api/conversations``                 list / import (no share)
+``GET|PATCH|DELETE convshare/api/conversations/<id>``    one conversation
+``GET convshare/api/conversations/<id>/export``          ``?format=json|csv|parquet|md``
+``GET|POST|DELETE convshare/api/shares``                 list / create / revoke all
+``GET|PATCH|DELETE convshare/api/shares/<share_id>``     one share
+``POST convshare/api/shares/<share_id>/rotate``          new link, old one dies
+``POST convshare/api/shares/<share_id>/snapshot``        re-freeze a snapshot (same link)
+``GET convshare/api/shares/<share_id>/qr.svg|qr.png``    QR code of the share's URL
+=======================================================  =====================================
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import posixpath
+import re
+import unicodedata
+from typing import Any
+from urllib.parse import quote
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .._version import __version__
+from ..core import exporters, qr, redact
+from ..core.errors import InvalidRequest, NotFound, TooLarge
+from ..core.importers import load_one
+from ..core.model import Attachment, Conversation, new_id
+from ..core.shares import EXPIRY_PRESETS, UNSET, Share, StoredConversation
+from . import sources
+from .base import ConvShareAPIHandler
+
+MODES = ("live", "snapshot")
+
+_SOURCE_KEYS = ("conversation_id", "path", "conversation")
+_IMPORT_KEYS = {"path", "conversation", "format", "name", "index", "files", "title"}
+_SHARE_KEYS = _IMPORT_KEYS | {"conversation_id", "expires", "mode"}
+
+
+# -- body validation ----------------------------------------------------------------------
+
+
+def _check_keys(body: dict[str, Any], allowed: set[str]) -> None:
+    """Raise InvalidRequest naming the first unknown key of ``body``."""
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InvalidRequest(
+            f"unknown field {unknown[0]!r}; expected some of {sorted(allowed)}", field=unknown[0]
+        )
+
+
+def _optional_str(body: dict[str, Any], key: str, *, nullable: bool = True) -> str | None:
+    """``body[key]`` as a string (or ``None`` when absent / null and ``nullable``)."""
+    value = body.get(key)
+    if value is None:
+        if key in body and not nullable:
+            raise InvalidRequest(f"{key}: expected a string, got null", field=key)
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{key}: expected a string, got {type(value).__name__}", field=key)
+    return value
+
+
+def _optional_index(body: dict[str, Any]) -> int | None:
+    value = body.get("index")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidRequest("index: expected a non-negative integer", field="index")
+    return value
+
+
+def _mode(body: dict[str, Any], default: Any) -> Any:
+    if "mode" not in body:
+        return default
+    value = body["mode"]
+    if value not in MODES:
+        raise InvalidRequest(f"mode: expected one of {list(MODES)}, got {value!r}", field="mode")
+    return value
+
+
+def _expires_value(body: dict[str, Any], default: Any) -> Any:
+    """``body["expires"]`` checked for type: a preset name, an ISO 8601 time or null (never)."""
+    if "expires" not in body:
+        return default
+    value = body["expires"]
+    if value is not None and not isinstance(value, str):
+        raise InvalidRequest(
+            f"expires: expected one of {list(EXPIRY_PRESETS)}, an ISO 8601 time or null, "
+            f"got {type(value).__name__}",
+            field="expires",
+        )
+    return value
+
+
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]+")
+
+
+def safe_file_name(name: str, default: str = "attachment") -> str:
+    """A base name safe to store and show: no directories, control characters or ``..``."""
+    name = unicodedata.normalize("NFC", name).replace("\\", "/")
+    base = _UNSAFE_NAME.sub("_", posixpath.basename(name)).strip(" .")
+    return base[:255] or default
+
+
+def _uploaded_files(body: dict[str, Any], max_bytes: int) -> list[tuple[Attachment, bytes]]:
+    """Attachments from ``body["files"]``: ``[{"name", "content_base64", "mime_type"?}]``.
+
+    Ids are content-addressed (``upload-<sha256 prefix>``) so a re-POST of the same files
+    does not duplicate them.
+
+    Raises:
+        InvalidRequest: wrong shape or bad base64 (field ``files[i].<key>``).
+        TooLarge: a file over ``max_bytes`` (field ``files[i].content_base64``).
+    """
+    files = body.get("files")
+    if files is None:
+        return []
+    if not isinstance(files, list):
+        raise InvalidRequest("files: expected a list of {name, content_base64, mime_type?}", field="files")
+    out: list[tuple[Attachment, bytes]] = []
+    for i, item in enumerate(files):
+        where = f"files[{i}]"
+        if not isinstance(item, dict):
+            raise InvalidRequest(f"{where}: expected an object", field=where)
+        unknown = sorted(set(item) - {"name", "content_base64", "mime_type"})
+        if unknown:
+            raise InvalidRequest(f"{where}: unknown field {unknown[0]!r}", field=f"{where}.{unknown[0]}")
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidRequest(f"{where}.name: expected a non-empty string", field=f"{where}.name")
+        content = item.get("content_base64")
+        if not isinstance(content, str):
+            raise InvalidRequest(
+                f"{where}.content_base64: expected a base64 string", field=f"{where}.content_base64"
+            )
+        # base64 is 4/3 of the bytes: refuse before decoding something huge.
+        if len(content) * 3 // 4 > max_bytes + 3:
+            raise TooLarge(
+                f"{where}: over the attachment limit of {max_bytes} bytes", field=f"{where}.content_base64"
+            )
+        try:
+            data = base64.b64decode(content, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequest(
+                f"{where}.content_base64: not valid base64", field=f"{where}.content_base64"
+            ) from None
+        if len(data) > max_bytes:
+            raise TooLarge(
+                f"{where}: {len(data)} bytes is over the attachment limit of {max_bytes} bytes",
+                field=f"{where}.content_base64",
+            )
+        mime_type = item.get("mime_type")
+        if mime_type is not None and (not isinstance(mime_type, str) or "/" not in mime_type):
+            raise InvalidRequest(f"{where}.mime_type: expected a media type like 'text/plain'", field=f"{where}.mime_type")
+        digest = hashlib.sha256(data).hexdigest()
+        kind = "image" if mime_type and mime_type.startswith("image/") else "file"
+        attachment = Attachment(
+            id=f"upload-{digest[:32]}",
+            name=safe_file_name(name),
+            kind=kind,
+            mime_type=mime_type,
+            size_bytes=len(data),
+        )
+        out.append((attachment, data))
+    return out
+
+
+def _content_disposition(file_name: str) -> str:
+    """RFC 6266 ``attachment`` header with an ASCII fallback and a UTF-8 ``filename*``."""
+    ascii_name = unicodedata.normalize("NFKD", file_name).encode("ascii", "ignore").decode("ascii")
+    ascii_name = re.sub(r"[^A-Za-z0-9._ -]+", "_", ascii_name).strip() or "conversation"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file_name, safe='')}"
+
+
+# -- handlers -----------------------------------------------------------------------------
+
+
+class _Base(ConvShareAPIHandler):
+    """Shared import and share-JSON logic of the REST handlers."""
+
+    def share_json(self, share: Share, **extra: Any) -> dict[str, Any]:
+        """The share as JSON (``Share.to_json``) with its absolute ``url`` and ``extra`` keys."""
+        data = share.to_json(url=self.convshare.share_url(share.link, self.request))
+        data.update(extra)
+        return data
+
+    async def import_conversation(self, body: dict[str, Any]) -> tuple[StoredConversation, bool]:
+        """Import (or re-sync) the conversation a request names and store it for the owner.
+
+        ``body`` holds exactly one of ``path`` (a file in the Jupyter root, read through the
+        contents manager with its attachments) or ``conversation`` (a posted JSON object
+        for ``core.importers.load_one``), plus optional ``format``, ``name``, ``index``,
+        ``title`` and ``files``. A ``path`` already imported is re-synced into the same
+        stored conversation.
+
+        Returns:
+            ``(stored conversation, created)``; ``created`` is ``False`` when the
+            conversation was already in the store.
+
+        Raises:
+            InvalidRequest / ImportFailed / TooLarge / NotFound / Forbidden (naming the field).
+        """
+        app = self.convshare
+        fmt = _optional_str(body, "format")
+        name = _optional_str(body, "name")
+        title = _optional_str(body, "title")
+        index = _optional_index(body)
+        uploads = _uploaded_files(body, app.max_attachment_bytes)
+
+        blobs: dict[str, bytes]
+        mtime: float | None = None
+        if "path" in body:
+            path = sources.normalize_path(body["path"])
+            conversation, blobs, mtime = await sources.load_from_contents(
+                self.contents_manager,
+                path,
+                format=fmt,
+                index=index,
+                max_import_bytes=app.max_import_bytes,
+                max_attachment_bytes=app.max_attachment_bytes,
+            )
+            existing = await self.run(self.service.find_conversation_by_path, self.owner, path)
+        else:
+            source = body.get("conversation")
+            if isinstance(source, str):
+                source = source.encode("utf-8")
+            elif not isinstance(source, (dict, list)):
+                raise InvalidRequest(
+                    "conversation: expected a JSON object or list (convshare/1, a .chat document, "
+                    "a message list or {\"messages\": [...]})",
+                    field="conversation",
+                )
+            conversation = await self.run(load_one, source, format=fmt, name=name, index=index)
+            blobs = {}
+            existing = await self._stored_or_none(conversation.id)
+            if existing is not None and existing.source_path:
+                existing = None  # a posted copy never takes over a file-backed conversation
+                conversation.id = _fresh_id(conversation)
+
+        if title is not None:
+            conversation.title = title
+        for attachment, data in uploads:
+            conversation.attachments[attachment.id] = attachment
+            blobs[attachment.id] = data
+
+        if "path" in body and existing is not None:
+            conversation.id = existing.id
+            await self.run(
+                self.service.sync_conversation, self.owner, existing.id, conversation, blobs, mtime
+            )
+            if title is not None or uploads:
+                # sync merges messages; settings that only the request carries are saved too
+                stored = await self.run(self.service.get_conversation, self.owner, existing.id)
+                if title is not None:
+                    stored.title = title
+                for attachment, _data in uploads:
+                    stored.attachments[attachment.id] = attachment
+                await self.run(
+                    self.service.save_conversation,
+                    self.owner,
+                    stored,
+                    {a.id: d for a, d in uploads},
+                    mtime,
+                )
+            app._live_checked.pop(existing.id, None)
+            info = await self.run(self.service.get_conversation_info, self.owner, existing.id)
+            return info, False
+
+        if "path" in body:
+            clash = await self._stored_or_none(conversation.id)
+            if clash is not None and clash.source_path != conversation.source.path:
+                # the same chat document copied to another path: a separate conversation
+                conversation.id = _fresh_id(conversation)
+        info = await self.run(self.service.save_conversation, self.owner, conversation, blobs, mtime)
+        return info, existing is None
+
+    async def add_to_stored(self, conversation_id: str, body: dict[str, Any]) -> StoredConversation:
+        """Apply ``title`` and ``files`` of a ``{"conversation_id": ...}`` request."""
+        title = _optional_str(body, "title")
+        uploads = _uploaded_files(body, self.convshare.max_attachment_bytes)
+        info = await self.run(self.service.get_conversation_info, self.owner, conversation_id)
+        if title is None and not uploads:
+            return info
+        conversation = await self.run(self.service.get_conversation, self.owner, conversation_id)
+        if title is not None:
+            conversation.title = title
+        for attachment, _data in uploads:
+            conversation.attachments[attachment.id] = attachment
+        return await self.run(
+            self.service.save_conversation,
+            self.owner,
+            conversation,
+            {a.id: d for a, d in uploads},
+            info.source_mtime,
+        )
+
+    async def _stored_or_none(self, conversation_id: str) -> StoredConversation | None:
+        try:
+            return await self.run(self.service.get_conversation_info, self.owner, conversation_id)
+        except NotFound:
+            return None
+
+
+def _fresh_id(conversation: Conversation) -> str:
+    """A new conversation id for a copy that must not replace a stored conversation."""
+    return f"{conversation.source.format}:{new_id()}"
+
+
+def _one_source(body: dict[str, Any], keys: tuple[str, ...]) -> str:
+    given = [k for k in keys if k in body]
+    if len(given) != 1:
+        raise InvalidRequest(
+            f"expected exactly one of {list(keys)}, got {given or 'none'}", field=keys[0]
+        )
+    return given[0]
+
+
+class InfoHandler(_Base):
+    """``GET convshare/api/info``: what a client needs to build a share dialog."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """``{"version", "owner", "default_expires", "expiry_presets", "allow_never_expires",
+        "modes", "export_formats", "max_attachment_bytes", "max_import_bytes", "public_url"}``."""
+        app = self.convshare
+        presets = [p for p in EXPIRY_PRESETS if p != "never" or app.allow_never_expires]
+        self.write_json(
+            {
+                "version": __version__,
+                "owner": app.owner,
+                "default_expires": app.default_expires,
+                "expiry_presets": presets,
+                "allow_never_expires": app.allow_never_expires,
+                "modes": list(MODES),
+                "export_formats": sorted(exporters.EXPORT_FORMATS),
+                "max_attachment_bytes": app.max_attachment_bytes,
+                "max_import_bytes": app.max_import_bytes,
+                "public_url": app.public_url,
+            }
+        )
+
+
+class ConversationsHandler(_Base):
+    """``GET|POST convshare/api/conversations``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """``{"conversations": [StoredConversation JSON, ...]}``, most recently updated first."""
+        items = await self.run(self.service.list_conversations, self.owner)
+        self.write_json({"conversations": [c.to_json() for c in items]})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """Import without sharing: body ``{"path"}`` or ``{"conversation", "format"?, "name"?}``
+        plus ``title``, ``index``, ``files``. 201 (new) or 200 (already stored) with the
+        stored conversation JSON plus ``created`` and ``warnings``."""
+        body = self.json_body()
+        _check_keys(body, _IMPORT_KEYS)
+        _one_source(body, ("path", "conversation"))
+        info, created = await self.import_conversation(body)
+        conversation = await self.run(self.service.get_conversation, self.owner, info.id)
+        warnings = [f.to_json() for f in redact.find_secrets(conversation)]
+        self.write_json({**info.to_json(), "created": created, "warnings": warnings}, 201 if created else 200)
+
+
+class ConversationHandler(_Base):
+    """``GET|PATCH|DELETE convshare/api/conversations/<id>``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, conversation_id: str) -> None:
+        """The stored conversation JSON plus ``conversation`` (the full ``convshare/1`` form)."""
+        info = await self.run(self.service.get_conversation_info, self.owner, conversation_id)
+        conversation = await self.run(self.service.get_conversation, self.owner, conversation_id)
+        self.write_json({**info.to_json(), "conversation": conversation.to_dict()})
+
+    @web.authenticated
+    @authorized
+    async def patch(self, conversation_id: str) -> None:
+        """Body ``{"title"?: str | null, "tags"?: [str]}``; answers the updated stored JSON."""
+        body = self.json_body()
+        _check_keys(body, {"title", "tags"})
+        tags = body.get("tags")
+        if "tags" in body and (
+            not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)
+        ):
+            raise InvalidRequest("tags: expected a list of strings", field="tags")
+        title = _optional_str(body, "title")
+        info = await self.run(self.service.get_conversation_info, self.owner, conversation_id)
+        conversation = await self.run(self.service.get_conversation, self.owner, conversation_id)
+        if "title" in body:
+            conversation.title = title
+        if tags is not None:
+            conversation.tags = list(tags)
+        info = await self.run(
+            self.service.save_conversation, self.owner, conversation, None, info.source_mtime
+        )
+        self.write_json(info.to_json())
+
+    @web.authenticated
+    @authorized
+    async def delete(self, conversation_id: str) -> None:
+        """Delete the conversation, its shares and unused blobs (204)."""
+        await self.run(self.service.delete_conversation, self.owner, conversation_id)
+        self.set_status(204)
+        self.finish()
+
+
+class ConversationExportHandler(_Base):
+    """``GET convshare/api/conversations/<id>/export?format=json|csv|parquet|md``.
+
+    The owner's full conversation (nothing redacted: it is the owner's own data),
+    downloaded as an attachment.
+    """
+
+    @web.authenticated
+    @authorized
+    async def get(self, conversation_id: str) -> None:
+        """The export bytes with the format's media type (400 for an unknown format)."""
+        fmt = self.get_query_argument("format", "json")
+        spec = exporters.EXPORT_FORMATS.get(fmt)
+        if spec is None:
+            raise InvalidRequest(
+                f"format: expected one of {sorted(exporters.EXPORT_FORMATS)}, got {fmt!r}", field="format"
+            )
+        conversation = await self.run(self.service.get_conversation, self.owner, conversation_id)
+        data = await self.run(exporters.export, conversation, fmt)
+        stem = safe_file_name(conversation.title or "conversation", "conversation")
+        self.set_header("Content-Disposition", _content_disposition(stem + spec.extension))
+        self.finish(data, set_content_type=spec.media_type)
+
+
+class SharesHandler(_Base):
+    """``GET|POST|DELETE convshare/api/shares``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """``{"shares": [share JSON, ...]}``, newest first (expired included)."""
+        shares = await self.run(self.service.list_shares, self.owner)
+        self.write_json({"shares": [self.share_json(s) for s in shares]})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """Create a share (contract 5): 201 with the share JSON, or 200 with the existing one.
+
+        Body: exactly one of ``conversation_id`` / ``path`` / ``conversation``; optional
+        ``format``, ``name``, ``index``, ``title``, ``expires``, ``mode``, ``files``.
+        The answer adds ``url``, ``created`` and ``warnings`` (secrets found in the content).
+        """
+        app = self.convshare
+        body = self.json_body()
+        _check_keys(body, _SHARE_KEYS)
+        source = _one_source(body, _SOURCE_KEYS)
+        if source == "conversation_id":
+            _check_keys(body, {"conversation_id", "title", "expires", "mode", "files"})
+        expires = app.check_expires(_expires_value(body, app.default_expires))
+        mode = _mode(body, "live")
+        if source == "conversation_id":
+            conversation_id = _optional_str(body, "conversation_id", nullable=False)
+            if not conversation_id:
+                raise InvalidRequest("conversation_id: expected a non-empty string", field="conversation_id")
+            info = await self.add_to_stored(conversation_id, body)
+        else:
+            info, _ = await self.import_conversation(body)
+        share, created = await self.run(
+            self.service.create_share, self.owner, info.id, expires=expires, mode=mode
+        )
+        conversation = await self.run(self.service.get_conversation, self.owner, info.id)
+        warnings = [f.to_json() for f in redact.find_secrets(conversation)]
+        self.write_json(self.share_json(share, created=created, warnings=warnings), 201 if created else 200)
+
+    @web.authenticated
+    @authorized
+    async def delete(self) -> None:
+        """Revoke every share of the owner: ``{"revoked": n}``."""
+        count = await self.run(self.service.revoke_all, self.owner)
+        self.write_json({"revoked": count})
+
+
+class ShareHandler(_Base):
+    """``GET|PATCH|DELETE convshare/api/shares/<share_id>``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, share_id: str) -> None:
+        """The share JSON."""
+        share = await self.run(self.service.get_share, self.owner, share_id)
+        self.write_json(self.share_json(share))
+
+    @web.authenticated
+    @authorized
+    async def patch(self, share_id: str) -> None:
+        """Body ``{"expires"?, "mode"?}``; the link does not change. Answers the share JSON."""
+        body = self.json_body()
+        _check_keys(body, {"expires", "mode"})
+        expires = _expires_value(body, UNSET)
+        if expires is not UNSET:
+            expires = self.convshare.check_expires(expires)
+        mode = _mode(body, UNSET)
+        share = await self.run(
+            self.service.update_share, self.owner, share_id, expires=expires, mode=mode
+        )
+        self.write_json(self.share_json(share))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, share_id: str) -> None:
+        """Revoke the share: its link answers 404 at once (204)."""
+        await self.run(self.service.revoke, self.owner, share_id)
+        self.set_status(204)
+        self.finish()
+
+
+class ShareRotateHandler(_Base):
+    """``POST convshare/api/shares/<share_id>/rotate``: a new link; the old one answers 404."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, share_id: str) -> None:
+        """The share JSON with its new ``link`` and ``url``."""
+        share = await self.run(self.service.rotate_link, self.owner, share_id)
+        self.write_json(self.share_json(share))
+
+
+class ShareSnapshotHandler(_Base):
+    """``POST convshare/api/shares/<share_id>/snapshot``: update a snapshot, same URL."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, share_id: str) -> None:
+        """The share JSON (new ``snapshot_at``); 400 (``field="mode"``) for a live share."""
+        share = await self.run(self.service.update_snapshot, self.owner, share_id)
+        self.write_json(self.share_json(share))
+
+
+class ShareQRHandler(_Base):
+    """``GET convshare/api/shares/<share_id>/qr.svg`` and ``qr.png``: the link as a QR code."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, share_id: str, kind: str) -> None:
+        """``image/svg+xml`` or ``image/png`` encoding the share's absolute URL."""
+        share = await self.run(self.service.get_share, self.owner, share_id)
+        url = self.convshare.share_url(share.link, self.request)
+        if kind == "svg":
+            data, media_type = qr.qr_svg(url), "image/svg+xml"
+        else:
+            data, media_type = qr.qr_png(url), "image/png"
+        self.finish(data, set_content_type=media_type)
+
+
+_ID = r"([^/]+)"
+
+default_handlers: list[tuple[str, type[ConvShareAPIHandler]]] = [
+    (r"convshare/api/info", InfoHandler),
+    (r"convshare/api/conversations", ConversationsHandler),
+    (rf"convshare/api/conversations/{_ID}/export", ConversationExportHandler),
+    (rf"convshare/api/conversations/{_ID}", ConversationHandler),
+    (r"convshare/api/shares", SharesHandler),
+    (rf"convshare/api/shares/{_ID}/rotate", ShareRotateHandler),
+    (rf"convshare/api/shares/{_ID}/snapshot", ShareSnapshotHandler),
+    (rf"convshare/api/shares/{_ID}/qr\.(svg|png)", ShareQRHandler),
+    (rf"convshare/api/shares/{_ID}", ShareHandler),
+]
+"""REST routes, relative to ``base_url`` (the app prepends it)."""

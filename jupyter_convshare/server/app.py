@@ -1,0 +1,283 @@
+"""The ``convshare`` jupyter-server extension: configuration, the service, the handler table.
+
+DESIGN.md sections 2, 4, 5 and 7. ``ConvShareApp`` holds the traitlets configuration
+(``c.ConvShareApp.*``), opens the :class:`~jupyter_convshare.core.shares.ShareService`
+on the store folder, and registers the public viewer routes (``server/viewer.py``) and the
+authenticated REST API (``server/api.py``) under ``{base_url}convshare/``.
+
+It also owns the two things both handler families need: :meth:`ConvShareApp.share_url`
+(the absolute link of a share) and :meth:`ConvShareApp.resolve_link` (what a link shows,
+with live re-sync of file-backed conversations from the contents manager).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
+from jupyter_server.utils import url_path_join
+from tornado.httputil import HTTPServerRequest
+from traitlets import Bool, Float, Integer, List, Type, Unicode, default, validate
+
+from .._version import __version__
+from ..core.errors import ConvShareError, InvalidRequest
+from ..core.shares import EXPIRY_PRESETS, ResolvedShare, ShareService
+from . import sources
+from .base import link_redacting_log_function
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+
+
+class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
+    """Share AI conversations as links and QR codes (the ``convshare`` server extension).
+
+    Attributes (besides the configurable traits):
+        service: the :class:`ShareService` over ``store_dir`` (created at startup).
+    """
+
+    name = "convshare"
+    description = __doc__
+    load_other_extensions = True
+
+    store_dir = Unicode(
+        help="""Folder of the share store: the SQLite database (convshare.db), the attachment
+        blobs and the link secret. Default: <jupyter data dir>/convshare.""",
+    ).tag(config=True)
+
+    owner = Unicode(
+        help="""Principal that owns the conversations and shares created through this
+        server's REST API. Default: the OS user running the server.""",
+    ).tag(config=True)
+
+    public_url = Unicode(
+        "",
+        help="""Base URL used to build share links reachable by others, e.g.
+        'https://jupyter.example.org/user/me/' (links are <public_url>convshare/s/<link>).
+        Default '': the scheme, host and base_url of the request that asks for the link.""",
+    ).tag(config=True)
+
+    default_expires = Unicode(
+        help="""Expiry of a new share when the request gives none: one of 1h, 24h, 7d, 30d,
+        never.""",
+    ).tag(config=True)
+
+    allow_never_expires = Bool(
+        True,
+        help="""Whether a share may never expire ("never" in the API). When False, "never"
+        is refused with HTTP 400.""",
+    ).tag(config=True)
+
+    max_attachment_bytes = Integer(
+        help="""Largest attachment (bytes) read from the Jupyter root or uploaded with a share.
+        Larger attachments are shown as unavailable (file references) or refused with 413
+        (uploads).""",
+    ).tag(config=True)
+
+    max_import_bytes = Integer(
+        help="""Largest conversation source (bytes): a file shared by path, or a request body
+        to the REST API. Larger ones are refused with HTTP 413.""",
+    ).tag(config=True)
+
+    live_check_interval = Float(
+        help="""Seconds between two checks of a live share's source file for changes
+        (at most one check per conversation per interval, triggered by viewer requests).""",
+    ).tag(config=True)
+
+    frame_ancestors = List(
+        Unicode(),
+        help="""Sources allowed to embed viewer pages in a frame (CSP frame-ancestors), e.g.
+        ['https://lms.example.org']. Default []: frame-ancestors 'none'.""",
+    ).tag(config=True)
+
+    service_class = Type(
+        default_value=ShareService,
+        klass=ShareService,
+        help="""The ShareService class (a subclass may add policy or another store).""",
+    ).tag(config=True)
+
+    # -- defaults -------------------------------------------------------------------------
+
+    @default("store_dir")
+    def _default_store_dir(self) -> str:
+        from ..core.store import default_store_dir
+
+        return str(default_store_dir())
+
+    @default("owner")
+    def _default_owner(self) -> str:
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):  # no passwd entry (some containers)
+            return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "owner"
+
+    @default("default_expires")
+    def _default_default_expires(self) -> str:
+        return "7d"
+
+    @default("max_attachment_bytes")
+    def _default_max_attachment_bytes(self) -> int:
+        return 50 * MIB
+
+    @default("max_import_bytes")
+    def _default_max_import_bytes(self) -> int:
+        return 100 * MIB
+
+    @default("live_check_interval")
+    def _default_live_check_interval(self) -> float:
+        return 2.0
+
+    @validate("default_expires")
+    def _validate_default_expires(self, proposal: dict[str, Any]) -> str:
+        value = proposal["value"]
+        if value not in EXPIRY_PRESETS:
+            raise ValueError(
+                f"ConvShareApp.default_expires: {value!r} is not one of {sorted(EXPIRY_PRESETS)}"
+            )
+        return str(value)
+
+    @validate("public_url")
+    def _validate_public_url(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip()
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"ConvShareApp.public_url: {value!r} must start with http:// or https://")
+        if value and not value.endswith("/"):
+            value += "/"
+        return value
+
+    # -- extension hooks ------------------------------------------------------------------
+
+    def initialize_settings(self) -> None:
+        """Open the share store and expose the app and service to handlers."""
+        self.service: ShareService = self.service_class.open(
+            self.store_dir,
+            allow_never=self.allow_never_expires,
+            max_blob_bytes=self.max_attachment_bytes,
+        )
+        self._live_checked: dict[str, float] = {}
+        self._live_locks: dict[str, asyncio.Lock] = {}
+        self.settings.update({"convshare_app": self, "convshare_service": self.service})
+        log_function = self.settings.get("log_function")
+        if log_function is not None and not getattr(log_function, "_convshare_redacting", False):
+            redacting = link_redacting_log_function(log_function)
+            redacting._convshare_redacting = True  # type: ignore[attr-defined]
+            self.settings["log_function"] = redacting
+        self.log.info("convshare: store in %s; links owned by %r", self.store_dir, self.owner)
+
+    def initialize_templates(self) -> None:
+        """The package's Jinja templates (autoescaped by ExtensionAppJinjaMixin)."""
+        self.template_paths = [str(PACKAGE_DIR / "templates")]
+
+    def initialize_handlers(self) -> None:
+        """Viewer routes (public, link-gated) then REST API routes (authenticated)."""
+        from . import api, viewer
+
+        self.handlers.extend(viewer.default_handlers)
+        self.handlers.extend(api.default_handlers)
+
+    async def stop_extension(self) -> None:
+        """Close the store when the server stops."""
+        close = getattr(self.service, "close", None) if hasattr(self, "service") else None
+        if callable(close):
+            close()
+
+    # -- links ----------------------------------------------------------------------------
+
+    def share_url(self, link: str, request: HTTPServerRequest | None = None) -> str:
+        """The absolute URL of a share's viewer page.
+
+        Args:
+            link: the share's secret link token.
+            request: the request asking for it; its scheme and host are used when
+                ``public_url`` is not configured.
+
+        Returns:
+            ``{public_url}convshare/s/<link>``, or
+            ``{scheme}://{host}{base_url}convshare/s/<link>`` (without ``public_url``
+            and ``request``: the server's own connection URL).
+        """
+        if self.public_url:
+            base = self.public_url
+        elif request is not None:
+            base_url = self.serverapp.base_url if self.serverapp is not None else "/"
+            base = f"{request.protocol}://{request.host}{base_url}"
+        else:
+            assert self.serverapp is not None
+            base = self.serverapp.connection_url
+        return url_path_join(base, "convshare", "s", link)
+
+    async def resolve_link(self, link: str, *, count_view: bool = True) -> ResolvedShare:
+        """What a link shows, re-synced from its source file first when it is live.
+
+        For a live share of a file-backed conversation (``source_path`` set), the file is
+        stat-ed through the contents manager at most once per ``live_check_interval``
+        seconds per conversation; when its mtime changed it is re-imported (attachments
+        included) and merged with ``service.sync_conversation``. A source that fails to
+        read or import (deleted, half-saved) leaves the stored conversation as it is.
+        Store calls run in a worker thread.
+
+        Raises:
+            NotFound: unknown, rotated, revoked or deleted link.
+            Expired: the share has expired.
+        """
+        resolved = await asyncio.to_thread(self.service.resolve, link, count_view=count_view)
+        if resolved.share.mode != "live":
+            return resolved
+        if await self._resync(resolved.share.owner, resolved.share.conversation_id):
+            resolved = await asyncio.to_thread(self.service.resolve, link, count_view=False)
+        return resolved
+
+    async def _resync(self, owner: str, conversation_id: str) -> bool:
+        """Re-import a file-backed conversation if its source changed; ``True`` if synced."""
+        now = time.monotonic()
+        last = self._live_checked.get(conversation_id)
+        if last is not None and now - last < self.live_check_interval:
+            return False
+        lock = self._live_locks.setdefault(conversation_id, asyncio.Lock())
+        if lock.locked():
+            return False  # another request is syncing it right now
+        async with lock:
+            self._live_checked[conversation_id] = time.monotonic()
+            info = await asyncio.to_thread(self.service.get_conversation_info, owner, conversation_id)
+            if not info.source_path:
+                return False
+            cm = self.serverapp.contents_manager if self.serverapp is not None else None
+            try:
+                mtime, _size = await sources.stat(cm, info.source_path)
+                if info.source_mtime is not None and mtime == info.source_mtime:
+                    return False
+                fresh, blobs, mtime = await sources.load_from_contents(
+                    cm,
+                    info.source_path,
+                    format=info.source_format,
+                    max_import_bytes=self.max_import_bytes,
+                    max_attachment_bytes=self.max_attachment_bytes,
+                )
+            except ConvShareError as exc:
+                self.log.warning(
+                    "convshare: live source of conversation %s not re-synced: %s",
+                    conversation_id,
+                    exc.message,
+                )
+                return False
+            fresh.id = conversation_id
+            await asyncio.to_thread(
+                self.service.sync_conversation, owner, conversation_id, fresh, blobs, mtime
+            )
+            return True
+
+    def check_expires(self, expires: Any, *, field: str = "expires") -> Any:
+        """Apply the server's expiry policy to a requested expiry.
+
+        Returns the value to pass to the service. Raises InvalidRequest (``field``) when
+        the value is "never" (or null) and ``allow_never_expires`` is off.
+        """
+        if (expires is None or expires == "never") and not self.allow_never_expires:
+            raise InvalidRequest("this server does not allow links that never expire", field=field)
+        return expires
+
