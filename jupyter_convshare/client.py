@@ -116,16 +116,46 @@ def _same_server(a: str, b: str) -> bool:
     )
 
 
-def _running_servers() -> list[dict[str, Any]]:
-    """Server info dicts of this user's running Jupyter servers (``jpserver-*.json``)."""
+def _pid_alive(pid: int) -> bool:
     try:
-        from jupyter_server.serverapp import list_running_servers
-    except ImportError:  # pragma: no cover - jupyter_server is a dependency
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _running_servers(runtime_dir: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """Server info dicts of this user's running Jupyter servers.
+
+    Reads the ``jpserver-<pid>.json`` files of ``jupyter_runtime_dir()`` whose process is
+    alive, as ``jupyter_server.serverapp.list_running_servers()`` does; that module is not
+    imported because importing it costs seconds (jupyter_events' JSON-schema machinery),
+    which every CLI call and ``share()`` would pay. Servers on a Unix socket are skipped
+    (no URL that requests can reach).
+
+    Args:
+        runtime_dir: where to look (default ``jupyter_core.paths.jupyter_runtime_dir()``).
+    """
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    runtime = Path(runtime_dir or jupyter_runtime_dir())
+    if not runtime.is_dir():
         return []
     servers = []
-    for info in list_running_servers():
-        # A server on a Unix socket has no URL that requests can reach.
-        if info.get("sock") or not info.get("url"):
+    for file in sorted(runtime.glob("jpserver-*.json")):
+        if file.name.endswith("-open.html"):
+            continue
+        try:
+            info = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # being written, or unreadable
+            continue
+        if not isinstance(info, dict) or not isinstance(info.get("pid"), int):
+            continue
+        if not _pid_alive(info["pid"]) or info.get("sock") or not info.get("url"):
             continue
         servers.append(info)
     return servers
@@ -197,7 +227,7 @@ def discover_server(
     (``JUPYTER_SERVER_URL`` with ``JUPYTER_TOKEN`` or ``JPY_API_TOKEN``); else the server
     that runs this kernel (ipykernel's connection file gives the kernel id; the server
     whose ``GET api/kernels`` lists it); else the only running server of this user
-    (``jupyter_server.serverapp.list_running_servers()``), or, when several run, the one
+    (the ``jpserver-*.json`` files that ``list_running_servers()`` reads), or, when several run, the one
     whose root directory contains ``path_hint`` (deepest root wins).
 
     Args:

@@ -1,0 +1,771 @@
+"""``jupyter convshare``: share, list, revoke and export conversations from a terminal.
+
+DESIGN.md sections 7 and 8. The command is a :class:`jupyter_core.application.JupyterApp`
+with subcommands (traitlets, like every Jupyter command):
+
+* ``share PATH [--expires 7d] [--snapshot] [--title T] [--index N] [--json]``
+* ``list [--json]``
+* ``revoke SHARE_ID``
+* ``export (SHARE_ID | CONVERSATION_ID | PATH) --format json|csv|parquet|md [-o FILE]``
+* ``demo [--port N] [--no-browser] [--exit-after-share]``
+
+When a Jupyter server of this user runs (or ``--server-url`` / ``JUPYTER_SERVER_URL`` names
+one), the commands go through its REST API (:mod:`jupyter_convshare.client`); a file inside
+its root is sent as a root-relative path so that the server resolves attachments and keeps
+a live share in sync. When no server runs (or with ``--no-server``) they work directly on
+the store folder (``--store-dir``, by default the server's default store).
+
+Errors print one line, ``jupyter convshare <command>: error: <message>``, and exit with 1
+(2 for a usage error); never a traceback (``--debug`` shows one).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import webbrowser
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from jupyter_core.application import JupyterApp, base_aliases, base_flags
+from traitlets import Bool, CaselessStrEnum, Integer, Unicode, default
+
+from ._version import __version__
+from .core.errors import ConvShareError, InvalidRequest
+
+__all__ = ["ConvShareCommand", "main"]
+
+DEFAULT_PUBLIC_URL = "http://localhost:8888/"
+"""Base URL printed in links made without a server (the server's own default address)."""
+
+MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024
+"""Largest attachment (bytes) read from disk in store mode; the server's default limit."""
+
+SERVER_START_SECONDS = 90.0
+"""How long ``demo`` waits for its Jupyter server to answer ``GET api/status``."""
+
+
+class CommandError(Exception):
+    """A user-facing failure of a command: printed as one line, exit ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# -- the two ways of working: through a server, or on the store directly -------------------
+
+
+def _public_link(public_url: str, link: str) -> str:
+    """``{public_url}convshare/s/<link>`` (``public_url`` ends with ``/`` or gets one)."""
+    base = public_url or DEFAULT_PUBLIC_URL
+    return f"{base.rstrip('/')}/convshare/s/{link}"
+
+
+class _ServerBackend:
+    """Commands through a running server's REST API."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.where = f"the Jupyter server at {client.server_url}"
+
+    def share(self, path: Path, *, title: str | None, expires: str, mode: str, index: int | None) -> dict[str, Any]:
+        result = self.client.share(str(path), title=title, expires=expires, mode=mode, index=index)
+        return result.to_json()
+
+    def list(self) -> list[dict[str, Any]]:
+        return [s.to_json() for s in self.client.list_shares()]
+
+    def revoke(self, share_id: str) -> None:
+        from .client import ConvShareClientError
+
+        try:
+            self.client.revoke(share_id)
+        except ConvShareClientError as exc:
+            if exc.status == 404:
+                raise CommandError(f"{share_id}: no such share (on {self.where})") from None
+            raise
+
+    def export(self, target: str, fmt: str) -> bytes:
+        from .client import ConvShareClientError
+
+        try:
+            conversation_id = self.client.get_share(target).conversation_id
+        except ConvShareClientError as exc:
+            if exc.status != 404:
+                raise
+            conversation_id = target
+        try:
+            return self.client.export_conversation(conversation_id, fmt)
+        except ConvShareClientError as exc:
+            if exc.status == 404:
+                raise CommandError(
+                    f"{target}: no such file, share or conversation (on {self.where})"
+                ) from None
+            raise
+
+
+class _StoreBackend:
+    """Commands directly on the store folder (no server runs)."""
+
+    def __init__(self, store_dir: str, owner: str, public_url: str, root_dir: str) -> None:
+        from .core.shares import ShareService
+
+        self.service = ShareService.open(store_dir)
+        self.owner = owner
+        self.public_url = public_url
+        self.root_dir = Path(root_dir or os.getcwd())
+        self.where = f"the store {store_dir}"
+        self.notes: list[str] = []
+
+    def _json(self, share: Any, **extra: Any) -> dict[str, Any]:
+        data = share.to_json(url=_public_link(self.public_url, share.link))
+        data.pop("link", None)
+        data.pop("owner", None)
+        data.update(extra)
+        return data
+
+    def share(self, path: Path, *, title: str | None, expires: str, mode: str, index: int | None) -> dict[str, Any]:
+        from .core.importers import load_one
+
+        conversation = load_one(path, index=index)
+        if title:
+            conversation.title = title
+        blobs = self._read_attachments(conversation, path)
+        try:
+            from .core.redact import find_secrets
+
+            warnings = [w.to_json() for w in find_secrets(conversation)]
+        except ImportError:  # pragma: no cover - redact ships with the package
+            warnings = []
+        stored = self.service.save_conversation(
+            self.owner, conversation, blobs=blobs, source_mtime=path.stat().st_mtime
+        )
+        share, created = self.service.create_share(
+            self.owner, stored.id, expires=expires, mode=mode
+        )
+        return self._json(share, created=created, warnings=warnings)
+
+    def _read_attachments(self, conversation: Any, chat_path: Path) -> dict[str, bytes]:
+        """Bytes of the file attachments a ``.chat`` file refers to (root-relative paths).
+
+        Paths are looked up under ``--root-dir`` (the Jupyter root; default the current
+        folder), then beside the chat file. Like the server's contents manager, nothing
+        outside those folders and no hidden file is ever read: a ``.chat`` file received
+        from someone else must not be able to publish ``~/.ssh/id_rsa`` through a share.
+        """
+        blobs: dict[str, bytes] = {}
+        bases = [self.root_dir.resolve(), chat_path.resolve().parent]
+        for attachment in conversation.attachments.values():
+            uri = attachment.uri
+            if attachment.available or not uri or "://" in uri:
+                continue
+            rel = PurePosixPath(uri)
+            if rel.is_absolute() or any(p.startswith(".") for p in rel.parts):
+                self.notes.append(f"attachment {attachment.name}: {uri} is not a plain relative path: not included")
+                continue
+            for base in bases:
+                candidate = (base / rel).resolve()
+                try:
+                    candidate.relative_to(base)
+                except ValueError:
+                    continue
+                if candidate.is_file():
+                    size = candidate.stat().st_size
+                    if size > MAX_ATTACHMENT_BYTES:
+                        self.notes.append(
+                            f"attachment {attachment.name}: {size} bytes is over the "
+                            f"{MAX_ATTACHMENT_BYTES}-byte limit: not included"
+                        )
+                    else:
+                        blobs[attachment.id] = candidate.read_bytes()
+                    break
+            else:
+                self.notes.append(f"attachment {attachment.name}: {uri} not found: not included")
+        return blobs
+
+    def list(self) -> list[dict[str, Any]]:
+        return [self._json(s) for s in self.service.list_shares(self.owner)]
+
+    def revoke(self, share_id: str) -> None:
+        from .core.errors import NotFound
+
+        try:
+            self.service.revoke(self.owner, share_id)
+        except NotFound:
+            raise CommandError(f"{share_id}: no such share (in {self.where})") from None
+
+    def export(self, target: str, fmt: str) -> bytes:
+        from .core.errors import NotFound
+        from .core.exporters import export
+
+        try:
+            conversation_id = self.service.get_share(self.owner, target).conversation_id
+        except NotFound:
+            conversation_id = target
+        try:
+            conversation = self.service.get_conversation(self.owner, conversation_id)
+        except NotFound:
+            raise CommandError(f"{target}: no such file, share or conversation (in {self.where})") from None
+        return export(conversation, fmt)
+
+
+# -- the commands ----------------------------------------------------------------------------
+
+_common_aliases = {
+    **base_aliases,
+    "server-url": "ConvShareCommand.server_url",
+    "token": "ConvShareCommand.token",
+    "store-dir": "ConvShareCommand.store_dir",
+    "public-url": "ConvShareCommand.public_url",
+    "root-dir": "ConvShareCommand.root_dir",
+    "owner": "ConvShareCommand.owner",
+}
+_common_flags = {
+    **base_flags,
+    "no-server": (
+        {"ConvShareCommand": {"no_server": True}},
+        "Work on the store folder even when a Jupyter server runs.",
+    ),
+    "json": (
+        {"ConvShareCommand": {"json_output": True}},
+        "Print JSON instead of text.",
+    ),
+}
+
+
+class ConvShareCommand(JupyterApp):
+    """Base class of the subcommands: how to reach the server or the store, error output."""
+
+    name = "jupyter-convshare"
+    version = __version__
+    aliases = _common_aliases  # type: ignore[assignment]
+    flags = _common_flags  # type: ignore[assignment]
+
+    server_url = Unicode(
+        "",
+        config=True,
+        help="""URL of the Jupyter server (including its base_url). Default: JUPYTER_SERVER_URL,
+        else the running server of this user; without one, the store is used directly.""",
+    )
+    token = Unicode("", config=True, help="API token of the server (default: JUPYTER_TOKEN or discovery).")
+    no_server = Bool(False, config=True, help="Use the store folder directly even when a server runs.")
+    store_dir = Unicode(
+        config=True,
+        help="Store folder used when no server runs (the server's ConvShareApp.store_dir default).",
+    )
+    public_url = Unicode(
+        "",
+        config=True,
+        help=f"""Base URL that links are printed with when no server runs
+        (default {DEFAULT_PUBLIC_URL}; a server must run there to open them).""",
+    )
+    root_dir = Unicode(
+        "",
+        config=True,
+        help="Jupyter root folder that .chat attachments are relative to when no server runs "
+        "(default: the current folder).",
+    )
+    owner = Unicode(config=True, help="Owner of the shares when no server runs (default: the OS user).")
+    json_output = Bool(False, config=True, help="Print JSON instead of text.")
+
+    @default("store_dir")
+    def _default_store_dir(self) -> str:
+        from .core.store import default_store_dir
+
+        return str(default_store_dir())
+
+    @default("owner")
+    def _default_owner(self) -> str:
+        return getpass.getuser()
+
+    def parse_command_line(self, argv: list[str] | None = None) -> None:
+        """Parse options; an unknown option is a usage error (traitlets only warns)."""
+        args = list(sys.argv[1:] if argv is None else argv)
+        for arg in args:
+            if arg == "--":
+                break
+            if not arg.startswith("-") or arg == "-":
+                continue
+            name = arg.lstrip("-").split("=", 1)[0]
+            # "--Class.trait=value" is the traitlets long form: leave it to traitlets.
+            if "." in name or name in self.aliases or name in self.flags or name in ("h", "help", "help-all"):
+                continue
+            raise CommandError(f"unknown option {arg.split('=', 1)[0]}: see --help", code=2)
+        super().parse_command_line(argv)
+
+    def positional(self, count: int, usage: str) -> list[str]:
+        """The ``count`` positional arguments, or a usage error (exit 2)."""
+        if len(self.extra_args) != count:
+            raise CommandError(f"usage: jupyter convshare {usage}", code=2)
+        return list(self.extra_args)
+
+    def backend(self, path_hint: Path | None = None) -> _ServerBackend | _StoreBackend:
+        """The server's REST API when a server is named or runs; else the store."""
+        from .client import ConvShareClient, _running_servers, discover_server
+
+        explicit = self.server_url or os.environ.get("JUPYTER_SERVER_URL")
+        if not self.no_server and (explicit or _running_servers()):
+            info = discover_server(self.server_url or None, self.token or None, path_hint=path_hint)
+            return _ServerBackend(ConvShareClient.from_server_info(info))
+        return _StoreBackend(self.store_dir, self.owner, self.public_url, self.root_dir)
+
+    def print_json(self, value: Any) -> None:
+        """One JSON document on stdout."""
+        print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _existing_file(value: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise CommandError(f"{value}: no such file")
+    if not path.is_file():
+        raise CommandError(f"{value}: not a file")
+    return path
+
+
+class ShareCommand(ConvShareCommand):
+    """Share a conversation file and print its link and a QR code."""
+
+    name = "jupyter-convshare-share"
+    description = """Share a conversation file (.chat, OpenAI/Anthropic .json/.jsonl, convshare JSON)
+    and print its link and a terminal QR code. Sharing an already shared conversation
+    prints its existing link."""
+    examples = "jupyter convshare share chats/analysis.chat --expires 30d"
+
+    aliases = {
+        **_common_aliases,
+        "expires": "ShareCommand.expires",
+        "title": "ShareCommand.title",
+        "index": "ShareCommand.index",
+    }
+    flags = {
+        **_common_flags,
+        "snapshot": ({"ShareCommand": {"mode": "snapshot"}}, "Freeze the conversation now (default: live)."),
+        "live": ({"ShareCommand": {"mode": "live"}}, "Viewers see changes to the conversation (default)."),
+    }
+
+    expires = Unicode("7d", config=True, help='Expiry: "1h", "24h", "7d", "30d", "never" or an ISO 8601 time.')
+    title = Unicode(None, allow_none=True, config=True, help="Title shown to viewers.")
+    index = Integer(None, allow_none=True, config=True, help="Which conversation of a file that holds several (from 0).")
+    mode = CaselessStrEnum(["live", "snapshot"], default_value="live", config=True, help="live or snapshot.")
+
+    def start(self) -> None:
+        """Run ``share PATH``."""
+        (value,) = self.positional(1, "share PATH [--expires 7d] [--snapshot] [--title T] [--index N] [--json]")
+        path = _existing_file(value)
+        backend = self.backend(path_hint=path)
+        try:
+            result = backend.share(path, title=self.title, expires=self.expires, mode=self.mode, index=self.index)
+        except ConvShareError as exc:
+            message = getattr(exc, "message", str(exc))
+            # Always say which file the problem is in (not every error names it).
+            if path.name not in message:
+                raise CommandError(f"{value}: {message}") from None
+            raise
+        for note in getattr(backend, "notes", []):
+            print(f"note: {note}", file=sys.stderr)
+        for warning in result.get("warnings") or []:
+            print(f"warning: {warning.get('message', warning)}", file=sys.stderr)
+        if self.json_output:
+            self.print_json(result)
+            return
+        _print_share(result)
+        if isinstance(backend, _StoreBackend):
+            print(
+                f"\nNo Jupyter server is running: the link opens once a Jupyter server with "
+                f"jupyter-convshare runs on this store at "
+                f"{self.public_url or DEFAULT_PUBLIC_URL} (use --public-url to print another address).",
+                file=sys.stderr,
+            )
+
+
+def _print_share(result: dict[str, Any]) -> None:
+    from .core.qr import qr_terminal
+
+    url = result["url"]
+    status = "Shared" if result.get("created", True) else "Already shared (existing link)"
+    title = f" {result['title']!r}" if result.get("title") else ""
+    print(f"{status}{title}: {url}")
+    print(f"Expires: {result.get('expires_at') or 'never'}   Mode: {result.get('mode')}   "
+          f"Share id: {result.get('share_id')}")
+    print(qr_terminal(url))
+
+
+class ListCommand(ConvShareCommand):
+    """List your shares."""
+
+    name = "jupyter-convshare-list"
+    description = "List your shares (expired ones included): share id, mode, expiry, views, title, link."
+
+    def start(self) -> None:
+        """Run ``list``."""
+        self.positional(0, "list [--json]")
+        shares = self.backend().list()
+        if self.json_output:
+            self.print_json(shares)
+            return
+        if not shares:
+            print("No shares.")
+            return
+        for item in shares:
+            title = item.get("title") or "(untitled)"
+            print(
+                f"{item['share_id']}  {item.get('mode', ''):8}  expires {item.get('expires_at') or 'never':27}  "
+                f"views {item.get('view_count', 0):<4}  {title}\n    {item['url']}"
+            )
+
+
+class RevokeCommand(ConvShareCommand):
+    """Revoke a share: its link answers 404 at once."""
+
+    name = "jupyter-convshare-revoke"
+    description = "Revoke a share by its share id (see `jupyter convshare list`): its link stops working at once."
+
+    def start(self) -> None:
+        """Run ``revoke SHARE_ID``."""
+        (share_id,) = self.positional(1, "revoke SHARE_ID")
+        self.backend().revoke(share_id)
+        if self.json_output:
+            self.print_json({"revoked": share_id})
+        else:
+            print(f"Revoked {share_id}: its link no longer works.")
+
+
+class ExportCommand(ConvShareCommand):
+    """Export a conversation (by share id, conversation id, or file) as JSON, CSV, Parquet or Markdown."""
+
+    name = "jupyter-convshare-export"
+    description = """Export a conversation, given a share id, a conversation id or a conversation
+    file, as json (lossless convshare/1), csv, parquet or md."""
+
+    aliases = {
+        **_common_aliases,
+        "format": "ExportCommand.format",
+        "o": "ExportCommand.output",
+        "output": "ExportCommand.output",
+        "index": "ExportCommand.index",
+    }
+
+    format = CaselessStrEnum(["json", "csv", "parquet", "md"], default_value="json", config=True, help="Export format.")
+    output = Unicode("", config=True, help="File to write (default: standard output).")
+    index = Integer(None, allow_none=True, config=True, help="Which conversation of a file that holds several.")
+
+    def start(self) -> None:
+        """Run ``export TARGET``."""
+        (target,) = self.positional(1, "export (SHARE_ID | CONVERSATION_ID | PATH) --format json|csv|parquet|md [-o FILE]")
+        fmt = self.format.lower()
+        path = Path(target).expanduser()
+        if path.is_file():
+            from .core.exporters import export
+            from .core.importers import load_one
+
+            data = export(load_one(path, index=self.index), fmt)
+        elif path.suffix.lower() in (".chat", ".json", ".jsonl") or os.sep in target:
+            raise CommandError(f"{target}: no such file")
+        else:
+            data = self.backend().export(target, fmt)
+        if self.output:
+            out = Path(self.output).expanduser()
+            tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                tmp.write_bytes(data)
+                os.replace(tmp, out)  # never a half-written export
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise CommandError(f"{self.output}: cannot write: {exc.strerror}") from None
+            print(f"Wrote {out} ({len(data)} bytes)", file=sys.stderr)
+        elif fmt == "parquet" and sys.stdout.isatty():
+            raise CommandError("parquet is binary: give -o FILE", code=2)
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+
+
+def _demo_source_dir() -> Path:
+    """The example conversation folder (``examples/demo``): a checkout, or bundled in the package."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_demo", here.parent / "examples" / "demo"):
+        if (candidate / "sales-analysis.chat").is_file():
+            return candidate
+    raise CommandError("the demo conversation (examples/demo/sales-analysis.chat) is not installed with this package")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DemoCommand(ConvShareCommand):
+    """Start a Jupyter server with an example conversation, share it and print the link."""
+
+    name = "jupyter-convshare-demo"
+    description = """Start a Jupyter server on 127.0.0.1 whose root is a temporary copy of the example
+    conversation (a data scientist and Jupyternaut analysing sales.csv), share it, and print the
+    link and a QR code. Ctrl-C stops the server."""
+
+    aliases = {**_common_aliases, "port": "DemoCommand.port"}
+    flags = {
+        **_common_flags,
+        "no-browser": ({"DemoCommand": {"open_browser": False}}, "Do not open the link in a browser."),
+        "exit-after-share": (
+            {"DemoCommand": {"exit_after_share": True, "open_browser": False}},
+            "Share, check that the link answers, stop the server (for tests and CI).",
+        ),
+    }
+
+    port = Integer(0, config=True, help="Port of the demo server (default: a free one).")
+    open_browser = Bool(True, config=True, help="Open the link in a browser.")
+    exit_after_share = Bool(False, config=True, help="Stop after sharing and checking the link.")
+
+    def start(self) -> None:
+        """Run ``demo``."""
+        self.positional(0, "demo [--port N] [--no-browser] [--exit-after-share]")
+        source = _demo_source_dir()
+        explicit_store = self.config.get("ConvShareCommand", {}).get("store_dir")
+        with tempfile.TemporaryDirectory(prefix="convshare-demo-") as tmp:
+            tmp_path = Path(tmp)
+            root = tmp_path / "root"
+            shutil.copytree(source, root)
+            store = Path(explicit_store) if explicit_store else tmp_path / "store"
+            server = _DemoServer(tmp_path, root, store, self.port or _free_port())
+            try:
+                url, token = server.start()
+                self._share_and_wait(url, token, root)
+            finally:
+                server.stop()
+
+    def _share_and_wait(self, url: str, token: str, root: Path) -> None:
+        import requests
+
+        from .client import ConvShareClient
+        from .core.qr import qr_terminal
+
+        client = ConvShareClient(url, token, root_dir=str(root))
+        result = client.share(root / "sales-analysis.chat", title="2025 sales analysis with Jupyternaut")
+        if self.json_output:
+            self.print_json(result.to_json())
+        else:
+            print(f"Shared the example conversation {result.title!r}:\n\n  {result.url}\n")
+            print(qr_terminal(result.url))
+            print(f"Open it in a browser: {result.url} (no login needed); Ctrl-C stops the server.")
+            print(
+                "(The server listens on 127.0.0.1 only: a phone cannot open this link; set "
+                "ConvShareApp.public_url and ServerApp.ip on a real deployment.)"
+            )
+        sys.stdout.flush()
+        if self.exit_after_share:
+            # The viewer is public: the check must succeed without the token.
+            answer = requests.get(result.url, timeout=30)
+            if answer.status_code != 200:
+                raise CommandError(f"the shared link answered {answer.status_code}, not 200")
+            print(f"Checked: the link answers {answer.status_code} without login. Stopping the server.")
+            return
+        if self.open_browser:
+            webbrowser.open(result.url)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("\nStopping the server.")
+
+
+class _DemoServer:
+    """A ``jupyter server`` subprocess with the convshare extension, isolated in a temp folder."""
+
+    def __init__(self, tmp: Path, root: Path, store: Path, port: int) -> None:
+        self.tmp = tmp
+        self.root = root
+        self.store = store
+        self.port = port
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = tmp / "server.log"
+
+    def start(self) -> tuple[str, str]:
+        """Start the server and wait until ``GET api/status`` answers; returns ``(url, token)``.
+
+        Raises:
+            CommandError: the server exited or did not answer within SERVER_START_SECONDS.
+        """
+        import requests
+
+        config_dir = self.tmp / "config"
+        runtime_dir = self.tmp / "runtime"
+        config_dir.mkdir()
+        runtime_dir.mkdir()
+        # A private config dir: the user's own server config (passwords, other
+        # extensions' settings) must not change the demo; the token comes through the
+        # environment so that it does not show in `ps`.
+        (config_dir / "jupyter_server_config.json").write_text(
+            json.dumps(
+                {
+                    "ServerApp": {
+                        "jpserver_extensions": {"jupyter_convshare": True},
+                        "root_dir": str(self.root),
+                        "ip": "127.0.0.1",
+                        "port": self.port,
+                        "open_browser": False,
+                        # Containers and CI often run as root; the demo server only
+                        # listens on 127.0.0.1 with a fresh random token.
+                        "allow_root": hasattr(os, "geteuid") and os.geteuid() == 0,
+                    },
+                    "ConvShareApp": {"store_dir": str(self.store)},
+                }
+            )
+        )
+        token = secrets.token_urlsafe(32)
+        env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(config_dir),
+            "JUPYTER_RUNTIME_DIR": str(runtime_dir),
+            "JUPYTER_TOKEN": token,
+        }
+        for name in ("JUPYTER_SERVER_URL", "JPY_API_TOKEN"):
+            env.pop(name, None)
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server"],
+            cwd=self.root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Ctrl-C in the terminal goes to our process only; we stop the server ourselves.
+            start_new_session=True,
+        )
+        log.close()
+        from .client import _running_servers
+
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise CommandError(f"the demo server exited with code {self.process.returncode}:\n{self._log_tail()}")
+            for info in _running_servers(runtime_dir):
+                if info.get("pid") != self.process.pid:
+                    continue
+                url = str(info["url"])
+                url = url if url.endswith("/") else url + "/"
+                try:
+                    status = requests.get(
+                        url + "api/status", headers={"Authorization": f"token {token}"}, timeout=5
+                    )
+                except requests.RequestException:
+                    break
+                if status.status_code == 200:
+                    return url, token
+            time.sleep(0.2)
+        raise CommandError(f"the demo server did not start within {SERVER_START_SECONDS:.0f} s:\n{self._log_tail()}")
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 15 s); safe to call twice."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class ConvShareCLI(JupyterApp):
+    """``jupyter convshare``: share AI conversations as links and QR codes."""
+
+    name = "jupyter-convshare"
+    version = __version__
+    description = """Share AI conversations (jupyterlab-chat .chat files, OpenAI and Anthropic
+    message lists) as links and QR codes. Works through the running Jupyter server of this
+    user, or directly on the store when none runs."""
+    examples = """
+    jupyter convshare share chats/analysis.chat --expires 30d
+    jupyter convshare list
+    jupyter convshare revoke <share id>
+    jupyter convshare export <share id> --format md -o analysis.md
+    jupyter convshare demo
+    """
+    subcommands = {
+        "share": (ShareCommand, ShareCommand.description.splitlines()[0]),
+        "list": (ListCommand, ListCommand.description.splitlines()[0]),
+        "revoke": (RevokeCommand, RevokeCommand.description.splitlines()[0]),
+        "export": (ExportCommand, ExportCommand.description.splitlines()[0]),
+        "demo": (DemoCommand, DemoCommand.description.splitlines()[0]),
+    }
+
+    def start(self) -> None:
+        """Run the subcommand; without one, print the list of subcommands (exit 2)."""
+        if self.subapp is not None:
+            self.subapp.start()
+            return
+        if self.extra_args:
+            raise CommandError(
+                f"unknown command {self.extra_args[0]!r}: use one of {', '.join(self.subcommands)}", code=2
+            )
+        self.print_subcommands()
+        raise CommandError(f"give a command: {', '.join(self.subcommands)}", code=2)
+
+
+def _command_name(argv: list[str]) -> str:
+    for arg in argv:
+        if arg in ConvShareCLI.subcommands:
+            return f"jupyter convshare {arg}"
+    return "jupyter convshare"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``jupyter-convshare`` / ``jupyter convshare``; returns the exit code.
+
+    Exit codes: 0 success, 1 failure (file, import, server or store error), 2 usage error,
+    130 interrupted.
+    """
+    from traitlets import TraitError
+    from traitlets.config.loader import ArgumentError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    prefix = _command_name(args)
+    app = ConvShareCLI()
+    try:
+        app.initialize(args)
+        app.start()
+    except CommandError as exc:
+        print(f"{prefix}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except InvalidRequest as exc:
+        print(f"{prefix}: error: {exc.message}", file=sys.stderr)
+        return 1
+    except ConvShareError as exc:
+        print(f"{prefix}: error: {exc}", file=sys.stderr)
+        return 1
+    except (TraitError, ArgumentError) as exc:
+        print(f"{prefix}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prefix}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the promise is one line, never a traceback
+        if "--debug" in args:
+            raise
+        print(f"{prefix}: error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
