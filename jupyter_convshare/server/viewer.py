@@ -1,0 +1,723 @@
+"""The public viewer: read-only pages, files, ZIP, exports and QR codes of a share link.
+
+DESIGN.md sections 5, 8 and 9; contract 5. Every route takes the secret link in its path
+(``{base_url}convshare/s/<link>...``), answers GET and HEAD only, and is
+``@allow_unauthenticated`` (anyone with the link may read; the link is the credential).
+
+Every response (pages, files, errors, static files) carries the viewer's security headers
+(:data:`SECURITY_HEADERS` and a strict ``Content-Security-Policy``); errors render the
+404/410 pages or a plain 500 page, never a traceback. The link never reaches the logs:
+:meth:`ViewerHandler.prepare` masks it in the request's path before anything logs it.
+
+Speed (DESIGN.md section 9): the page is rendered once per conversation version off the
+event loop and kept, with its gzip, in a bounded LRU; concurrent first requests for the
+same page wait for one render. The ZIP of all files is produced by :mod:`zipfile` in a
+worker thread and streamed chunk by chunk, each chunk flushed and awaited, so neither the
+archive nor the event loop is held by one download.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import re
+import threading
+import unicodedata
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Hashable, Iterable
+from urllib.parse import quote
+
+import jinja2
+from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from ..core.errors import ConvShareError, Expired, NotFound
+from ..core.exporters import EXPORT_FORMATS, export
+from ..core.model import Conversation
+from ..core.qr import qr_png, qr_svg
+from ..core.redact import viewer_copy
+from ..core.render import (
+    RASTER_IMAGE_TYPES,
+    RenderCache,
+    RenderedConversation,
+    format_time_human,
+    format_time_iso,
+    pygments_css,
+    render_conversation,
+)
+from ..core.shares import ResolvedShare
+
+__all__ = [
+    "SECURITY_HEADERS",
+    "ViewerHandler",
+    "content_disposition",
+    "content_security_policy",
+    "default_handlers",
+    "safe_filename",
+    "zip_entry_names",
+]
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+STATIC_DIR = PACKAGE_DIR / "static"
+
+LINK_PATTERN = r"([A-Za-z0-9_-]{22,128})"
+"""A link token in a route (contract 3: base64url, 22-128 characters)."""
+
+SECURITY_HEADERS: dict[str, str] = {
+    "X-Robots-Tag": "noindex, nofollow, noarchive",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "private, no-store",
+}
+"""Headers on every viewer response (besides the Content-Security-Policy)."""
+
+CSP_BASE = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; form-action 'self'; base-uri 'none'"
+)
+ATTACHMENT_CSP = "sandbox"
+CHUNK_BYTES = 256 * 1024
+ZIP_QUEUE_CHUNKS = 4  # at most ~1 MiB of a ZIP waits in memory per download
+
+_LINK_IN_PATH = re.compile(r"(/convshare/s/)[^/?#]+")
+# ZIP downloads hold a thread for their whole duration: keep them off the default executor
+# that store calls and renders share.
+_ZIP_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="convshare-zip")
+
+EXPORT_LABELS = {"json": "JSON (lossless)", "csv": "CSV", "parquet": "Parquet", "md": "Markdown"}
+
+ERROR_PAGES: dict[int, tuple[str, str]] = {
+    404: ("Link not found", "This link does not exist or was revoked."),
+    410: ("Link expired", "This link has expired. Ask the person who shared it for a new link."),
+    405: ("Not allowed", "This page can only be read."),
+    400: ("Bad request", "This request could not be understood."),
+}
+SERVER_ERROR_PAGE = ("Something went wrong", "This page could not be shown. Please try again later.")
+
+
+def content_security_policy(frame_ancestors: Iterable[str] = ()) -> str:
+    """The viewer's Content-Security-Policy.
+
+    Args:
+        frame_ancestors: sources allowed to frame the viewer (``ConvShareApp.frame_ancestors``);
+            empty gives ``frame-ancestors 'none'``. Values containing ``;`` or ``,`` or
+            whitespace-only are ignored (they would break out of the directive).
+    """
+    sources = [s.strip() for s in frame_ancestors if s and s.strip() and not re.search(r"[;,\r\n]", s)]
+    ancestors = " ".join(sources) if sources else "'none'"
+    return f"{CSP_BASE}; frame-ancestors {ancestors}"
+
+
+_UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+
+
+def safe_filename(name: str | None, default: str = "download") -> str:
+    """A file name that is safe in a download or a ZIP entry.
+
+    Keeps only the last path component (``/`` and ``\\`` separate), removes control
+    characters, quotes and the characters Windows forbids (``<>:"|?*``, as ``_``), strips
+    leading/trailing dots and spaces, refuses ``.``/``..``, and caps the length at 150
+    characters (keeping the extension).
+
+    Args:
+        name: the proposed name (title, attachment name); ``None`` or empty gives ``default``.
+        default: used when nothing safe is left.
+    """
+    text = unicodedata.normalize("NFC", name or "")
+    text = re.split(r"[\\/]", text)[-1] if text else ""
+    text = _UNSAFE_NAME_CHARS.sub("_", text)
+    text = re.sub(r"\s+", " ", text).strip(" .")
+    if not text or set(text) <= {"_", " "}:
+        return default
+    if len(text) > 150:
+        stem, dot, ext = text.rpartition(".")
+        text = (stem[: 150 - len(ext) - 1] + "." + ext) if dot and len(ext) <= 10 else text[:150]
+    return text
+
+
+def _ascii_fallback(name: str) -> str:
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, ext = name, ""
+
+    def ascii_only(text: str) -> str:
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+        text = re.sub(r"[^A-Za-z0-9._ ()\[\]-]", "_", text)
+        return re.sub(r"_+", "_", text).strip(" ._")
+
+    ascii_ext = re.sub(r"[^A-Za-z0-9]", "", ascii_only(ext))
+    return (ascii_only(stem) or "download") + (f".{ascii_ext}" if ascii_ext else "")
+
+
+def content_disposition(name: str | None, default: str = "download") -> str:
+    """``attachment; filename="<ascii>"; filename*=UTF-8''<percent-encoded>`` (RFC 6266 / 5987).
+
+    The name goes through :func:`safe_filename`; the quoted ``filename`` is an ASCII
+    fallback for old clients, ``filename*`` the exact UTF-8 name.
+    """
+    safe = safe_filename(name, default)
+    return f"attachment; filename=\"{_ascii_fallback(safe)}\"; filename*=UTF-8''{quote(safe, safe='')}"
+
+
+def zip_entry_names(names: Iterable[str | None]) -> list[str]:
+    """Safe, unique ZIP entry names, in order.
+
+    Each name goes through :func:`safe_filename` (no directories, no ``..``, no absolute
+    paths, no backslashes); duplicates (case-insensitive, as on Windows and macOS) get
+    `` (2)``, `` (3)``... before the extension: ``a.txt``, ``a (2).txt``.
+    """
+    seen: set[str] = set()
+    out: list[str] = []
+    for raw in names:
+        name = safe_filename(raw, "file")
+        stem, dot, ext = name.rpartition(".")
+        if not dot or not stem:
+            stem, dot, ext = name, "", ""
+        candidate, n = name, 1
+        while candidate.lower() in seen:
+            n += 1
+            candidate = f"{stem} ({n}){dot}{ext}"
+        seen.add(candidate.lower())
+        out.append(candidate)
+    return out
+
+
+# -- templates and static files ---------------------------------------------------------
+
+_JINJA = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+_STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+
+
+@dataclass(frozen=True)
+class _Body:
+    """A response body and its gzip."""
+
+    raw: bytes
+    gzipped: bytes
+    content_type: str
+
+
+def _body(raw: bytes, content_type: str) -> _Body:
+    return _Body(raw, gzip.compress(raw, compresslevel=6, mtime=0), content_type)
+
+
+_static_lock = threading.Lock()
+_static_files: dict[str, _Body] = {}
+
+
+def _static_file(name: str) -> _Body | None:
+    """A viewer static file (read once): ``viewer.css``, ``viewer.js``, or ``pygments.css``
+    (generated from pygments on first use). ``None`` for any other name."""
+    with _static_lock:
+        cached = _static_files.get(name)
+        if cached is not None:
+            return cached
+        if name == "pygments.css":
+            body = _body(pygments_css().encode(), _STATIC_TYPES[".css"])
+        else:
+            path = STATIC_DIR / name
+            suffix = path.suffix
+            if "/" in name or name.startswith(".") or suffix not in _STATIC_TYPES or not path.is_file():
+                return None
+            body = _body(path.read_bytes(), _STATIC_TYPES[suffix])
+        _static_files[name] = body
+        return body
+
+
+# -- page cache -------------------------------------------------------------------------
+
+
+class ViewerCache:
+    """Rendered view models, pages (with gzip) and QR codes of one server, with one
+    render per key at a time (concurrent requests for the same page wait for it)."""
+
+    def __init__(self) -> None:
+        self.views: RenderCache[str, RenderedConversation] = RenderCache(maxsize=32)
+        self.pages: RenderCache[Hashable, _Body] = RenderCache(maxsize=32)
+        self.qr: RenderCache[Hashable, _Body] = RenderCache(maxsize=256)
+        self._inflight: dict[Hashable, asyncio.Future[_Body]] = {}
+
+    async def page(self, key: Hashable, render: Callable[[], _Body]) -> _Body:
+        """The cached page for ``key``, or ``render()`` run in a worker thread and cached."""
+        hit = self.pages.get(key)
+        if hit is not None:
+            return hit
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[_Body] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            body = await asyncio.to_thread(render)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here: waiters re-raise it, nobody else logs it
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        self.pages.put(key, body)
+        future.set_result(body)
+        return body
+
+
+# -- handlers ---------------------------------------------------------------------------
+
+
+class ViewerHandler(JupyterHandler):
+    """Base of the viewer routes: GET/HEAD only, security headers, HTML error pages."""
+
+    SUPPORTED_METHODS = ("GET", "HEAD")  # type: ignore[assignment]
+
+    @property
+    def convshare(self) -> Any:
+        """The running ``ConvShareApp`` (``settings["convshare_app"]``)."""
+        return self.settings["convshare_app"]
+
+    @property
+    def viewer_cache(self) -> ViewerCache:
+        """This server's :class:`ViewerCache` (created on first use)."""
+        cache = self.settings.get("convshare_viewer_cache")
+        if cache is None:
+            cache = self.settings["convshare_viewer_cache"] = ViewerCache()
+        return cache  # type: ignore[no-any-return]
+
+    def set_default_headers(self) -> None:
+        """jupyter-server's defaults, then the viewer's headers override them."""
+        super().set_default_headers()
+        app = self.settings.get("convshare_app")
+        self.set_header("Content-Security-Policy", content_security_policy(getattr(app, "frame_ancestors", ())))
+        for name, value in SECURITY_HEADERS.items():
+            self.set_header(name, value)
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        """Mask the link in the request path (tornado and jupyter-server log it), then
+        run jupyter-server's checks (host, identity)."""
+        # The route has already captured the link into path_args.
+        self.request.uri = _LINK_IN_PATH.sub(r"\1[link]", self.request.uri or "")
+        self.request.path = _LINK_IN_PATH.sub(r"\1[link]", self.request.path or "")
+        await super().prepare()
+
+    def compute_etag(self) -> str | None:
+        """No ETag: responses are ``no-store`` and hashing large pages costs time."""
+        return None
+
+    def check_xsrf_cookie(self) -> None:
+        """Only GET/HEAD reach these handlers; there is nothing to protect."""
+        return None
+
+    def get_template(self, name: str) -> jinja2.Template:
+        """A template of the viewer (its own autoescaping Jinja environment)."""
+        return _JINJA.get_template(name)
+
+    def static_urls(self) -> dict[str, str]:
+        """URLs of the viewer's static files under the server's base_url."""
+        base = url_path_join(self.base_url, "convshare", "static")
+        return {
+            "css": url_path_join(base, "viewer.css"),
+            "pygments": url_path_join(base, "pygments.css"),
+            "js": url_path_join(base, "viewer.js"),
+        }
+
+    async def resolve(self, link: str, *, count_view: bool = False) -> ResolvedShare:
+        """What ``link`` shows, through ``ConvShareApp.resolve_link``.
+
+        Raises:
+            tornado.web.HTTPError: 404 (unknown, rotated, revoked, deleted) or 410 (expired).
+        """
+        try:
+            return await self.convshare.resolve_link(link, count_view=count_view)  # type: ignore[no-any-return]
+        except Expired:
+            raise web.HTTPError(410) from None
+        except NotFound:
+            raise web.HTTPError(404) from None
+        except ConvShareError as exc:
+            raise web.HTTPError(exc.status) from None
+
+    def write_body(self, body: _Body) -> None:
+        """Finish with ``body``, gzipped when the client accepts gzip."""
+        self.set_header("Content-Type", body.content_type)
+        self.set_header("Vary", "Accept-Encoding")
+        if "gzip" in self.request.headers.get("Accept-Encoding", ""):
+            self.set_header("Content-Encoding", "gzip")
+            self.finish(body.gzipped)
+        else:
+            self.finish(body.raw)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """The viewer's error pages: 404 and 410 as in DESIGN.md, anything else a plain
+        page with no details (never a traceback)."""
+        heading, message = ERROR_PAGES.get(status_code, SERVER_ERROR_PAGE)
+        if status_code >= 500:
+            heading, message = SERVER_ERROR_PAGE
+        try:
+            html = self.get_template("error.html").render(
+                status=status_code, heading=heading, message=message, static=self.static_urls()
+            )
+        except Exception:  # the error page itself must not fail with a traceback
+            self.log.exception("convshare viewer: error page failed")
+            html = f"<!DOCTYPE html><title>{status_code}</title><p>{heading}</p>"
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.finish(html.encode("utf-8"))
+
+
+class PageHandler(ViewerHandler):
+    """``GET {base_url}convshare/s/<link>``: the conversation page (counts one view)."""
+
+    @allow_unauthenticated
+    async def get(self, link: str) -> None:
+        """The page; each GET counts a view."""
+        await self._page(link, count_view=True)
+
+    @allow_unauthenticated
+    async def head(self, link: str) -> None:
+        """Headers of the page; does not count a view."""
+        await self._page(link, count_view=False)
+
+    async def _page(self, link: str, *, count_view: bool) -> None:
+        resolved = await self.resolve(link, count_view=count_view)
+        share = resolved.share
+        share_url = self.convshare.share_url(link, self.request)
+        key = (
+            resolved.cache_key,
+            link,
+            share_url,
+            share.mode,
+            share.expires_at,
+            share.created_at,
+            share.snapshot_at,
+            self.base_url,
+        )
+        body = await self.viewer_cache.page(key, lambda: self._render(resolved, link, share_url))
+        self.write_body(body)
+
+    def _render(self, resolved: ResolvedShare, link: str, share_url: str) -> _Body:
+        """Render the page (runs in a worker thread)."""
+        view = self.viewer_cache.views.get_or_compute(
+            resolved.cache_key, lambda: render_conversation(viewer_copy(resolved.conversation))
+        )
+        share = resolved.share
+        if share.mode == "snapshot":
+            updated = share.snapshot_at
+        else:
+            updated = resolved.conversation.updated_at or share.updated_at
+        base = url_path_join(self.base_url, "convshare", "s", link)
+        html = self.get_template("page.html").render(
+            view=view,
+            share={
+                "mode": share.mode,
+                "created_iso": format_time_iso(share.created_at),
+                "created_human": format_time_human(share.created_at),
+                "updated_iso": format_time_iso(updated),
+                "updated_human": format_time_human(updated),
+                "expires_iso": format_time_iso(share.expires_at),
+                "expires_human": format_time_human(share.expires_at),
+            },
+            urls={
+                "files": base + "/files/",
+                "zip": base + "/files.zip",
+                "qr_svg": base + "/qr.svg",
+                "qr_png": base + "/qr.png",
+            },
+            exports=[
+                {"label": EXPORT_LABELS.get(name, name), "url": f"{base}/export.{name}", "extension": fmt.extension}
+                for name, fmt in EXPORT_FORMATS.items()
+            ],
+            static=self.static_urls(),
+            share_url=share_url,
+        )
+        return _body(html.encode("utf-8"), "text/html; charset=UTF-8")
+
+
+def _attachment_file(resolved: ResolvedShare, attachment_id: str, service: Any) -> tuple[str, str, str | None]:
+    """``(blob path, file name, media type)`` of a downloadable attachment, else NotFound."""
+    att = resolved.conversation.attachments.get(attachment_id)
+    if att is None or not att.available or not att.sha256:
+        raise NotFound("no such file")
+    path = service.blob_path(att.sha256)
+    return str(path), att.name, att.mime_type
+
+
+class FileHandler(ViewerHandler):
+    """``GET {base_url}convshare/s/<link>/files/<attachment id>``: one attachment, always a download."""
+
+    @allow_unauthenticated
+    async def get(self, link: str, attachment_id: str) -> None:
+        """Stream the attachment's bytes."""
+        await self._file(link, attachment_id, include_body=True)
+
+    @allow_unauthenticated
+    async def head(self, link: str, attachment_id: str) -> None:
+        """The attachment's headers."""
+        await self._file(link, attachment_id, include_body=False)
+
+    async def _file(self, link: str, attachment_id: str, *, include_body: bool) -> None:
+        resolved = await self.resolve(link)
+        service = self.settings["convshare_service"]
+        try:
+            path, name, mime = await asyncio.to_thread(_attachment_file, resolved, attachment_id, service)
+            size = await asyncio.to_thread(os.path.getsize, path)
+        except (NotFound, OSError):
+            raise web.HTTPError(404) from None
+        media = (mime or "").split(";")[0].strip().lower()
+        # Only raster images keep their type (for <img>); HTML, SVG, XML and the rest are
+        # opaque bytes that no browser renders from this origin.
+        self.set_header("Content-Type", media if media in RASTER_IMAGE_TYPES else "application/octet-stream")
+        self.set_header("Content-Disposition", content_disposition(name, "file"))
+        self.set_header("Content-Security-Policy", ATTACHMENT_CSP)
+        self.set_header("Content-Length", str(size))
+        if not include_body:
+            self.finish()
+            return
+        try:
+            with open(path, "rb") as src:  # noqa: ASYNC230 - reads go through a thread below
+                while True:
+                    chunk = await asyncio.to_thread(src.read, CHUNK_BYTES)
+                    if not chunk:
+                        break
+                    self.write(chunk)
+                    await self.flush()
+        except StreamClosedError:
+            return
+        self.finish()
+
+
+class _Cancelled(Exception):
+    """The client went away: stop writing the ZIP."""
+
+
+class _QueueWriter:
+    """A non-seekable file object for :class:`zipfile.ZipFile` that hands chunks of about
+    :data:`CHUNK_BYTES` to the event loop's queue (blocking while the queue is full)."""
+
+    def __init__(self, put: Callable[[bytes], None]) -> None:
+        self._put = put
+        self._buffer = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        if len(self._buffer) >= CHUNK_BYTES:
+            self._put(bytes(self._buffer))
+            self._buffer.clear()
+        return len(data)
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._put(bytes(self._buffer))
+            self._buffer.clear()
+
+
+def _zip_time(value: datetime | None) -> tuple[int, int, int, int, int, int]:
+    value = (value or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    if value.year < 1980:
+        return (1980, 1, 1, 0, 0, 0)
+    return (value.year, value.month, value.day, value.hour, value.minute, value.second)
+
+
+class ZipHandler(ViewerHandler):
+    """``GET {base_url}convshare/s/<link>/files.zip``: every downloadable attachment, streamed."""
+
+    @allow_unauthenticated
+    async def get(self, link: str) -> None:
+        """Stream the ZIP."""
+        await self._zip(link, include_body=True)
+
+    @allow_unauthenticated
+    async def head(self, link: str) -> None:
+        """The ZIP's headers (its size is not known in advance)."""
+        await self._zip(link, include_body=False)
+
+    async def _zip(self, link: str, *, include_body: bool) -> None:
+        resolved = await self.resolve(link)
+        service = self.settings["convshare_service"]
+        conv = resolved.conversation
+        files: list[tuple[str, str]] = []
+        for att in conv.attachments.values():
+            if not (att.available and att.sha256):
+                continue
+            try:
+                files.append((att.name, str(await asyncio.to_thread(service.blob_path, att.sha256))))
+            except NotFound:
+                continue
+        entries = list(zip(zip_entry_names(name for name, _ in files), (path for _, path in files)))
+        self.set_header("Content-Type", "application/zip")
+        title = safe_filename(conv.title, "conversation")
+        self.set_header("Content-Disposition", content_disposition(f"{title} files.zip", "files.zip"))
+        self.set_header("Content-Security-Policy", ATTACHMENT_CSP)
+        if not include_body:
+            self.finish()
+            return
+        try:
+            await self._stream(entries, _zip_time(conv.updated_at or resolved.share.updated_at))
+        except (StreamClosedError, _Cancelled):
+            return
+        self.finish()
+
+    async def _stream(self, entries: list[tuple[str, str]], date_time: tuple[int, int, int, int, int, int]) -> None:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=ZIP_QUEUE_CHUNKS)
+        cancelled = threading.Event()
+
+        def put(item: bytes | BaseException | None) -> None:
+            asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+            if cancelled.is_set():
+                raise _Cancelled
+
+        def produce() -> None:
+            try:
+                writer = _QueueWriter(put)
+                with zipfile.ZipFile(writer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:  # type: ignore[arg-type]
+                    for arcname, path in entries:
+                        info = zipfile.ZipInfo(arcname, date_time=date_time)
+                        info.compress_type = zipfile.ZIP_DEFLATED
+                        info.external_attr = 0o644 << 16
+                        info.file_size = os.path.getsize(path)  # lets zipfile pick zip64 when needed
+                        with open(path, "rb") as src, archive.open(info, "w") as dst:
+                            while chunk := src.read(CHUNK_BYTES):
+                                dst.write(chunk)
+                writer.flush()
+                put(None)
+            except _Cancelled:
+                pass
+            except BaseException as exc:  # handed to the event loop, which logs it
+                if not cancelled.is_set():
+                    put(exc)
+
+        producer = loop.run_in_executor(_ZIP_POOL, produce)
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                self.write(item)
+                await self.flush()
+        finally:
+            cancelled.set()
+            while not queue.empty():
+                queue.get_nowait()
+            await producer
+
+
+class ExportHandler(ViewerHandler):
+    """``GET {base_url}convshare/s/<link>/export.<json|csv|parquet|md>``: the viewer's copy
+    (``core.redact.viewer_copy``) in an export format, as a download."""
+
+    @allow_unauthenticated
+    async def get(self, link: str, fmt: str) -> None:
+        """The export as a download."""
+        await self._export(link, fmt, include_body=True)
+
+    @allow_unauthenticated
+    async def head(self, link: str, fmt: str) -> None:
+        """The export's headers."""
+        await self._export(link, fmt, include_body=False)
+
+    async def _export(self, link: str, fmt: str, *, include_body: bool) -> None:
+        if fmt not in EXPORT_FORMATS:
+            raise web.HTTPError(404)
+        resolved = await self.resolve(link)
+        export_format = EXPORT_FORMATS[fmt]
+        title = safe_filename(resolved.conversation.title, "conversation")
+        self.set_header("Content-Type", export_format.media_type)
+        self.set_header("Content-Disposition", content_disposition(title + export_format.extension))
+        self.set_header("Content-Security-Policy", ATTACHMENT_CSP)
+        if not include_body:
+            self.finish()
+            return
+        data = await asyncio.to_thread(_export_bytes, resolved.conversation, fmt)
+        self.finish(data)
+
+
+def _export_bytes(conversation: Conversation, fmt: str) -> bytes:
+    return export(viewer_copy(conversation), fmt)
+
+
+class QRHandler(ViewerHandler):
+    """``GET {base_url}convshare/s/<link>/qr.<svg|png>``: a QR code of the share's URL."""
+
+    @allow_unauthenticated
+    async def get(self, link: str, kind: str) -> None:
+        """The QR image (not a download: the page shows it)."""
+        await self.resolve(link)
+        url = self.convshare.share_url(link, self.request)
+        key = (kind, url)
+        body = self.viewer_cache.qr.get(key)
+        if body is None:
+            if kind == "svg":
+                body = _body(qr_svg(url), "image/svg+xml")
+            else:
+                png = qr_png(url)
+                body = _Body(png, png, "image/png")  # PNG is compressed already
+            self.viewer_cache.qr.put(key, body)
+        if kind == "svg":
+            self.write_body(body)
+        else:
+            self.set_header("Content-Type", body.content_type)
+            self.finish(body.raw)
+
+    @allow_unauthenticated
+    async def head(self, link: str, kind: str) -> None:
+        """The QR image's headers."""
+        await self.get(link, kind)
+
+
+class StaticHandler(ViewerHandler):
+    """``GET {base_url}convshare/static/<file>``: the viewer's CSS and JS (same headers)."""
+
+    @allow_unauthenticated
+    async def get(self, name: str) -> None:
+        """A static file, or 404."""
+        body = _static_file(name)
+        if body is None:
+            raise web.HTTPError(404)
+        self.write_body(body)
+
+    @allow_unauthenticated
+    async def head(self, name: str) -> None:
+        """A static file's headers."""
+        await self.get(name)
+
+
+class NotFoundHandler(ViewerHandler):
+    """Anything else under ``convshare/s/`` or ``convshare/static/``: the 404 page with the
+    viewer's headers (a malformed link looks like any unknown link)."""
+
+    @allow_unauthenticated
+    async def get(self, *args: str) -> None:
+        """The 404 page."""
+        raise web.HTTPError(404)
+
+    @allow_unauthenticated
+    async def head(self, *args: str) -> None:
+        """The 404 page's headers."""
+        raise web.HTTPError(404)
+
+
+default_handlers: list[tuple[str, type[ViewerHandler]]] = [
+    (rf"convshare/s/{LINK_PATTERN}", PageHandler),
+    (rf"convshare/s/{LINK_PATTERN}/files/([^/]+)", FileHandler),
+    (rf"convshare/s/{LINK_PATTERN}/files\.zip", ZipHandler),
+    (rf"convshare/s/{LINK_PATTERN}/export\.(json|csv|parquet|md)", ExportHandler),
+    (rf"convshare/s/{LINK_PATTERN}/qr\.(svg|png)", QRHandler),
+    (r"convshare/static/([A-Za-z0-9_-]+\.(?:css|js))", StaticHandler),
+    (r"convshare/s/.*", NotFoundHandler),
+    (r"convshare/static/.*", NotFoundHandler),
+]
+"""The viewer's routes, relative to the server's base_url (contract 5)."""
