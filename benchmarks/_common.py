@@ -123,7 +123,7 @@ def print_table(title: str, rows: Sequence[Row], facts: dict[str, str] | None = 
     print("|---|---:|---:|---:|---|---|---|")
     for r in rows:
         verdict = "" if r.passed is None else ("PASS" if r.passed else "FAIL")
-        ratio = "-" if r.ratio is None else f"{r.ratio:.2f}x"
+        ratio = "-" if r.ratio is None else (f"{r.ratio:,.0f}x" if r.ratio >= 100 else f"{r.ratio:.2f}x")
         unit = f" {r.unit}" if r.unit else ""
         ours = fmt(r.ours) + (unit if r.ours is not None else "")
         ref = fmt(r.reference) + (unit if r.reference is not None else "")

@@ -1,8 +1,9 @@
 """Cold and warm render of a long conversation vs nbconvert (DESIGN.md section 9).
 
 Ours: what the viewer does for a conversation version it has not rendered yet
-(``core.redact.viewer_copy`` when present, ``core.render.render_conversation``, and the
-viewer's page template when ``server.viewer`` exposes one), timed in this process.
+(``core.redact.viewer_copy`` then ``core.render.render_conversation``, which builds the
+sanitised HTML of every message; the Jinja page template is not included), timed in this
+process.
 Reference: ``nbconvert``'s ``HTMLExporter`` turning a notebook whose markdown cells hold the
 same message texts into HTML, timed in the same process. Target: ours at least 5x faster.
 
@@ -29,40 +30,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c  # noqa: E402
 
 
-def _page_renderer() -> tuple[str, Callable[[Any], str] | None]:
-    """The viewer's 'view model -> full HTML page' step, if ``server.viewer`` provides one."""
-    try:
-        from jupyter_convshare.server import viewer  # noqa: F401
-    except Exception as err:  # noqa: BLE001 - absent or broken module: page step skipped
-        return f"server.viewer not importable ({type(err).__name__})", None
-    fn = getattr(viewer, "render_page_for_benchmark", None)
-    if fn is None:
-        return "server.viewer has no page function known to this benchmark", None
-    return "server.viewer page template", fn
-
-
 def ours_pipeline() -> tuple[Callable[[Any], Any], str]:
     """The cold path as a function ``conversation -> rendered``, and its description."""
     from jupyter_convshare.core.render import render_conversation
 
-    steps = []
-    try:
-        from jupyter_convshare.core.redact import viewer_copy
-
-        steps.append("redact.viewer_copy")
-    except ImportError:
-        viewer_copy = None  # type: ignore[assignment]
-    steps.append("render.render_conversation")
-    page_note, page = _page_renderer()
-    if page is not None:
-        steps.append(page_note)
+    from jupyter_convshare.core.redact import viewer_copy
 
     def run(conv: Any) -> Any:
-        shown = viewer_copy(conv) if viewer_copy is not None else conv
-        rendered = render_conversation(shown)
-        return page(rendered) if page is not None else rendered
+        return render_conversation(viewer_copy(conv))
 
-    return run, " + ".join(steps) + ("" if page is not None else f" (no page template: {page_note})")
+    # The viewer then fills its Jinja page template from this view model; that step is
+    # not included (it is string assembly, small next to markdown + pygments + nh3).
+    return run, "redact.viewer_copy + render.render_conversation"
 
 
 def rendered_size(result: Any) -> int:
@@ -175,7 +154,7 @@ def main() -> None:
             ours_size / 1e6,
             nb_size / 1e6,
             "MB",
-            note=f"markdown in: {md_bytes / 1e6:.2f} MB; ours: {pipeline.split(' (')[0]}",
+            note=f"markdown in: {md_bytes / 1e6:.2f} MB; ours: message HTML only, nbconvert: full page with its CSS",
         ),
     ]
     c.print_table(f"Render: {args.messages}-message conversation vs nbconvert HTMLExporter", rows, facts)

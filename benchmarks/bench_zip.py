@@ -228,8 +228,10 @@ def main() -> None:
         got = json.loads(out)
         method = got["method"] if got["method"] is not None else zipfile.ZIP_STORED
         ref_bytes, ref_s = reference_zip(files, method)
-        ref_bytes2, ref_s2 = reference_zip(files, method)
-        ref_s = min(ref_s, ref_s2)
+        if total <= 256 * MIB:  # small runs: best of two, against noise
+            ref_s = min(ref_s, reference_zip(files, method)[1])
+        # What storing without compression costs (random attachments do not compress).
+        stored_bytes, stored_s = reference_zip(files, zipfile.ZIP_STORED) if method != zipfile.ZIP_STORED else (ref_bytes, ref_s)
 
     growth_polled = (max_rss - base_rss) / 1024
     growth_hwm = (after["VmHWM"] - base_rss) / 1024 if hwm_reset else None
@@ -251,6 +253,13 @@ def main() -> None:
             note=f"HTTP {got['status']}, {got['bytes'] / MIB:.0f} MiB, {got['entries']} entries, {method_name}; "
             f"first byte {1000 * (got['first_byte_s'] or 0):.0f} ms; reference: stdlib zipfile to a sink",
             ratio=mbps / ref_mbps,
+        ),
+        c.Row(
+            "  for scale: stdlib zipfile, stored (no compression)",
+            None,
+            stored_bytes / MIB / stored_s,
+            "MiB/s",
+            note=f"output {stored_bytes / MIB:.0f} MiB vs {ref_bytes / MIB:.0f} MiB with {method_name}",
         ),
         c.Row(
             "server peak RSS growth during download",
