@@ -612,3 +612,45 @@ async def test_export_errors(api, chat_path):
     )
     assert_error(await api("GET", "conversations", "nope", "export", params={"format": "json"}), 404)
 
+
+
+async def test_index_picks_one_conversation_of_a_multi_conversation_file(api, jp_root_dir):
+    lines = [
+        json.dumps([{"role": "user", "content": "first?"}, {"role": "assistant", "content": "one"}]),
+        json.dumps([{"role": "user", "content": "second?"}, {"role": "assistant", "content": "two"}]),
+    ]
+    (jp_root_dir / "two.jsonl").write_text("\n".join(lines) + "\n")
+    assert_error(await api("POST", "shares", body={"path": "two.jsonl"}), 400, reason="import_failed")
+    response = await api("POST", "shares", body={"path": "two.jsonl", "index": 1})
+    assert response.code == 201
+
+
+async def test_a_renamed_conversation_shows_its_title_in_the_share(api, chat_path):
+    share = await create_share(api, path=chat_path)
+    await api("PATCH", "conversations", share["conversation_id"], body={"title": "Reading CSV files"})
+    assert body_json(await api("GET", "shares", share["share_id"]))["title"] == "Reading CSV files"
+
+
+@pytest.mark.filterwarnings("ignore:The synchronous ContentsManager:DeprecationWarning")
+class TestSyncContentsManager:
+    """The same reads through a synchronous contents manager (``ensure_async`` path)."""
+
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config):
+        jp_server_config["ServerApp"]["contents_manager_class"] = (
+            "jupyter_server.services.contents.largefilemanager.LargeFileManager"
+        )
+        return jp_server_config
+
+    async def test_share_by_path_with_an_attachment(self, api, jp_root_dir, jp_serverapp, service, convshare_app):
+        assert not type(jp_serverapp.contents_manager).__name__.startswith("Async")
+        (jp_root_dir / "notes.txt").write_bytes(b"sync bytes")
+        document = chat_document(
+            [chat_message("m1", "f", 1781232974.0, attachments=["a"])],
+            attachments={"a": {"type": "file", "value": "notes.txt"}},
+        )
+        write_chat(jp_root_dir, "sync.chat", document)
+        share = await create_share(api, path="sync.chat")
+        conversation = service.get_conversation(convshare_app.owner, share["conversation_id"])
+        assert conversation.attachments["a"].available is True
+        assert_error(await api("POST", "shares", body={"path": "absent.chat"}), 404, field="path")

@@ -39,7 +39,7 @@ from .._version import __version__
 from ..core import exporters, qr, redact
 from ..core.errors import InvalidRequest, NotFound, TooLarge
 from ..core.importers import load_one
-from ..core.model import Attachment, Conversation, new_id
+from ..core.model import Attachment, AttachmentKind, Conversation, new_id
 from ..core.shares import EXPIRY_PRESETS, UNSET, Share, StoredConversation
 from . import sources
 from .base import ConvShareAPIHandler
@@ -168,7 +168,7 @@ def _uploaded_files(body: dict[str, Any], max_bytes: int) -> list[tuple[Attachme
         if mime_type is not None and (not isinstance(mime_type, str) or "/" not in mime_type):
             raise InvalidRequest(f"{where}.mime_type: expected a media type like 'text/plain'", field=f"{where}.mime_type")
         digest = hashlib.sha256(data).hexdigest()
-        kind = "image" if mime_type and mime_type.startswith("image/") else "file"
+        kind: AttachmentKind = "image" if mime_type and mime_type.startswith("image/") else "file"
         attachment = Attachment(
             id=f"upload-{digest[:32]}",
             name=safe_file_name(name),
@@ -277,7 +277,7 @@ class _Base(ConvShareAPIHandler):
                     {a.id: d for a, d in uploads},
                     mtime,
                 )
-            app._live_checked.pop(existing.id, None)
+            app.reset_live_check(existing.id)
             info = await self.run(self.service.get_conversation_info, self.owner, existing.id)
             return info, False
 

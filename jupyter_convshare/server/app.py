@@ -232,6 +232,10 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
             resolved = await asyncio.to_thread(self.service.resolve, link, count_view=False)
         return resolved
 
+    def reset_live_check(self, conversation_id: str) -> None:
+        """Forget when a conversation's source was last checked (it was just re-synced)."""
+        self._live_checked.pop(conversation_id, None)
+
     async def _resync(self, owner: str, conversation_id: str) -> bool:
         """Re-import a file-backed conversation if its source changed; ``True`` if synced."""
         now = time.monotonic()
