@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import logging
+import random
 import zipfile
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
@@ -349,8 +350,17 @@ async def test_the_link_never_reaches_the_logs(fetch, share, caplog):
     link = share(demo_conversation(), DEMO_BLOBS).link
     for path in ((), ("files", "data"), ("export.md",), ("files", "nope")):
         await fetch("convshare", "s", link, *path)
+    await fetch("convshare", "s", link, method="POST", body=b"")
     assert caplog.records, "the server logs requests"
     assert link not in caplog.text
+
+
+async def test_viewer_responses_set_no_cookie(fetch, share):
+    # Given a request that carries the server's token (which would normally log it in)
+    link = share(demo_conversation()).link
+    response = await fetch("convshare", "s", link)
+    # Then the viewer neither creates an identity nor sets a login cookie
+    assert response.code == 200 and "Set-Cookie" not in response.headers
 
 
 # -- files ------------------------------------------------------------------------------
@@ -421,6 +431,22 @@ async def test_zip_entry_names_are_sanitised_and_unique(fetch, share):
         entries = archive.namelist()
     assert entries == ["evil.sh", "passwd", "win.ini", "a.txt", "A (2).txt", "a (3).txt", "file", "x"]
     assert all(".." not in e and not e.startswith("/") and "\\" not in e for e in entries)
+
+
+async def test_large_files_stream_intact_in_many_chunks(fetch, share):
+    # Given two attachments much larger than one streamed chunk (256 KiB)
+    big = random.Random(7).randbytes(1_500_000)
+    text = b"line of text\n" * 100_000
+    conv = Conversation(id="big", title="Big", source=SourceInfo(format="convshare"))
+    conv.attachments["b"] = Attachment(id="b", name="big.bin")
+    conv.attachments["t"] = Attachment(id="t", name="big.txt")
+    link = share(conv, {"b": big, "t": text}).link
+    # When downloaded one by one and as a ZIP
+    single = await fetch("convshare", "s", link, "files", "b")
+    archive = zipfile.ZipFile(io.BytesIO((await fetch("convshare", "s", link, "files.zip")).body))
+    # Then every byte arrives
+    assert single.body == big and single.headers["Content-Length"] == str(len(big))
+    assert archive.read("big.bin") == big and archive.read("big.txt") == text
 
 
 def test_zip_entry_names_unit():

@@ -301,8 +301,8 @@ def find_secrets(conversation: Conversation) -> list[SecretFinding]:
                 )
             )
     for attachment in conversation.attachments.values():
-        texts = iter([attachment.extracted_text or "", *(_strings(attachment.selection))])
-        for kind, description in _kinds_in(texts):
+        attachment_texts = iter([attachment.extracted_text or "", *_strings(attachment.selection)])
+        for kind, description in _kinds_in(attachment_texts):
             findings.append(
                 SecretFinding(
                     kind,

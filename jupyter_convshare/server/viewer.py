@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Hashable, Iterable
+from typing import Any, Callable, Hashable, Iterable
 from urllib.parse import quote
 
 import jinja2
@@ -305,13 +305,27 @@ class ViewerHandler(JupyterHandler):
         for name, value in SECURITY_HEADERS.items():
             self.set_header(name, value)
 
-    async def prepare(self) -> None:  # type: ignore[override]
-        """Mask the link in the request path (tornado and jupyter-server log it), then
-        run jupyter-server's checks (host, identity)."""
-        # The route has already captured the link into path_args.
+    def initialize(self) -> None:
+        """Mask the link in the request's path before anything can log it.
+
+        The router has already matched the route (the link is in the path arguments);
+        tornado's and jupyter-server's logs, including the 405 of an unsupported method,
+        use ``request.uri`` / ``request.path``, which from here on read ``[link]``.
+        """
         self.request.uri = _LINK_IN_PATH.sub(r"\1[link]", self.request.uri or "")
         self.request.path = _LINK_IN_PATH.sub(r"\1[link]", self.request.path or "")
-        await super().prepare()
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        """Check the Host header (DNS rebinding), as jupyter-server does.
+
+        No identity is looked up: the link is the only credential here, and on a server
+        without a token jupyter-server would mint a new anonymous identity and cookie for
+        every visitor (DESIGN.md section 9: keep the public route lean). Every method is
+        still ``@allow_unauthenticated``, so jupyter-server's handler audit passes.
+        """
+        self.current_user = self._jupyter_current_user = None
+        if not self.check_host():
+            raise web.HTTPError(403)
 
     def compute_etag(self) -> str | None:
         """No ETag: responses are ``no-store`` and hashing large pages costs time."""
@@ -521,6 +535,9 @@ class _QueueWriter:
             self._put(bytes(self._buffer))
             self._buffer.clear()
 
+    def close(self) -> None:
+        """Nothing to release: the last bytes go out with :meth:`flush`."""
+
 
 def _zip_time(value: datetime | None) -> tuple[int, int, int, int, int, int]:
     value = (value or datetime.now(timezone.utc)).astimezone(timezone.utc)
@@ -581,7 +598,7 @@ class ZipHandler(ViewerHandler):
         def produce() -> None:
             try:
                 writer = _QueueWriter(put)
-                with zipfile.ZipFile(writer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:  # type: ignore[arg-type]
+                with zipfile.ZipFile(writer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
                     for arcname, path in entries:
                         info = zipfile.ZipInfo(arcname, date_time=date_time)
                         info.compress_type = zipfile.ZIP_DEFLATED
