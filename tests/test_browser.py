@@ -18,7 +18,10 @@ from typing import Any, Callable
 
 import pytest
 
+from jupyter_convshare.core import importers
 from jupyter_convshare.core.model import Attachment, Conversation, Message, Part, Participant, SourceInfo
+
+from .conftest import real_fixture
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -334,3 +337,17 @@ async def test_error_page_renders_in_the_same_style(chromium, http_server_client
 
     status, text = await chromium.run(open_404)
     assert status == 404 and "This link does not exist or was revoked." in text
+
+
+@pytest.mark.fixtures_real
+async def test_a_real_jupyterlab_chat_fits_a_phone(chromium, open_share):
+    # Given a real .chat file (tracebacks, slash commands, a deleted message, non-ASCII)
+    path = real_fixture("jupyterlab-chat", "gogorogon__jupytercon2025-extension-workshop", "test.chat")
+    conversation = importers.load_one(path)
+    url = open_share(conversation)
+    # When a phone opens its link
+    phone = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+    result = await chromium.run(lambda browser: visit(browser, url, "viewer-real-chat-phone", **phone))
+    # Then it reads without sideways scrolling and without errors
+    assert_safe(result)
+    assert result["messages_visible"] > 0 and result["overflow"] == 0

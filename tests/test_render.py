@@ -7,6 +7,8 @@ from html.parser import HTMLParser
 
 import pytest
 
+from jupyter_convshare.core import importers
+from jupyter_convshare.core.errors import ImportFailed
 from jupyter_convshare.core.model import Attachment, Conversation, Message, Part, Participant, SourceInfo
 from jupyter_convshare.core.render import (
     RenderCache,
@@ -17,6 +19,9 @@ from jupyter_convshare.core.render import (
     render_conversation,
     render_markdown,
 )
+from jupyter_convshare.core.redact import viewer_copy
+
+from .conftest import real_params
 
 # -- helpers ----------------------------------------------------------------------------
 
@@ -410,3 +415,24 @@ def test_render_cache_computes_once_per_key():
     for _ in range(3):
         cache.get_or_compute("k", lambda: calls.append(1) or len(calls))
     assert calls == [1]
+
+
+# -- real conversations -----------------------------------------------------------------
+
+
+@pytest.mark.fixtures_real
+@pytest.mark.parametrize("path", real_params("jupyterlab-chat/*/*.chat") + real_params("api-messages/*/*"))
+def test_real_conversations_render_inert(path):
+    # Given a real third-party conversation that an importer reads
+    try:
+        conversations = importers.load(path)
+    except ImportFailed as exc:
+        pytest.skip(f"not importable yet: {exc.message}")
+    for conv in conversations:
+        # When its viewer copy is rendered
+        view = render_conversation(viewer_copy(conv))
+        # Then every part is inert HTML, and nothing of the home directories shows
+        for message in view.messages:
+            for part in message.parts:
+                assert_inert(part.html)
+                assert "/home/" not in part.html and "/Users/" not in part.html
