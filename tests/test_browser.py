@@ -295,6 +295,11 @@ async def test_desktop_page_shows_messages_and_runs_no_injected_script(chromium,
     assert result["messages_visible"] == 3 and result["first_message_visible"]
     assert result["title"].startswith("Quarterly sales analysis <script>")
     assert result["qr_visible"]
+    # the projector view, as the browser drew it, scans back to the page's own link
+    zxingcpp = pytest.importorskip("zxingcpp")
+    image = pytest.importorskip("PIL.Image")
+    decoded = [r.text for r in zxingcpp.read_barcodes(image.open(ARTIFACTS / "viewer-desktop-qr.png"))]
+    assert url in decoded
 
 
 async def test_phone_page_has_no_horizontal_scroll(chromium, open_share):

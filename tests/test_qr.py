@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import xml.etree.ElementTree as ET
 
@@ -48,6 +49,15 @@ def test_terminal_text_draws_the_same_modules_as_segno():
     glyph = {(True, True): "\u2588", (True, False): "\u2580", (False, True): "\u2584", (False, False): " "}
     for line, top, bottom in zip(lines, matrix[0::2], matrix[1::2]):
         assert line == "".join(glyph[(not t, not b)] for t, b in zip(top, bottom))
+
+
+def test_png_decodes_to_the_url():
+    # Given a URL encoded as PNG / When a QR reader (zxing-cpp) scans it
+    zxingcpp = pytest.importorskip("zxingcpp")
+    image = pytest.importorskip("PIL.Image")
+    results = zxingcpp.read_barcodes(image.open(io.BytesIO(qr_png(URL, scale=4))))
+    # Then it reads back the exact URL
+    assert [r.text for r in results] == [URL]
 
 
 @pytest.mark.parametrize("fn", [qr_svg, qr_png, qr_terminal])
