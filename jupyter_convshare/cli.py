@@ -34,13 +34,16 @@ import tempfile
 import time
 import webbrowser
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from jupyter_core.application import JupyterApp, base_aliases, base_flags
 from traitlets import Bool, CaselessStrEnum, Integer, Unicode, default
 
 from ._version import __version__
 from .core.errors import ConvShareError, InvalidRequest
+
+if TYPE_CHECKING:
+    from .core.shares import ShareMode
 
 __all__ = ["ConvShareCommand", "main"]
 
@@ -141,17 +144,14 @@ class _StoreBackend:
         if title:
             conversation.title = title
         blobs = self._read_attachments(conversation, path)
-        try:
-            from .core.redact import find_secrets
+        from .core.redact import find_secrets
 
-            warnings = [w.to_json() for w in find_secrets(conversation)]
-        except ImportError:  # pragma: no cover - redact ships with the package
-            warnings = []
-        stored = self.service.save_conversation(
-            self.owner, conversation, blobs=blobs, source_mtime=path.stat().st_mtime
-        )
+        warnings = [w.to_json() for w in find_secrets(conversation)]
+        # No source path is recorded: without a server nothing re-reads the file, so the
+        # stored copy is what a live share shows until the file is shared again.
+        stored = self.service.save_conversation(self.owner, conversation, blobs=blobs)
         share, created = self.service.create_share(
-            self.owner, stored.id, expires=expires, mode=mode
+            self.owner, stored.id, expires=expires, mode=cast("ShareMode", mode)
         )
         return self._json(share, created=created, warnings=warnings)
 
@@ -506,6 +506,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 class DemoCommand(ConvShareCommand):
     """Start a Jupyter server with an example conversation, share it and print the link."""
 
@@ -539,11 +548,18 @@ class DemoCommand(ConvShareCommand):
             shutil.copytree(source, root)
             store = Path(explicit_store) if explicit_store else tmp_path / "store"
             server = _DemoServer(tmp_path, root, store, self.port or _free_port())
+            # The server runs in its own session (a terminal's Ctrl-C reaches only us), so
+            # every way of stopping us must stop it too: Ctrl-C, kill, a closed terminal.
+            previous = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
+            for sig in _STOP_SIGNALS:
+                signal.signal(sig, _interrupt)
             try:
                 url, token = server.start()
                 self._share_and_wait(url, token, root)
             finally:
                 server.stop()
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
 
     def _share_and_wait(self, url: str, token: str, root: Path) -> None:
         import requests
@@ -578,6 +594,7 @@ class DemoCommand(ConvShareCommand):
                 time.sleep(3600)
         except KeyboardInterrupt:
             print("\nStopping the server.")
+            sys.stdout.flush()
 
 
 class _DemoServer:

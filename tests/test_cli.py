@@ -189,6 +189,20 @@ def test_index_picks_one_conversation_of_several(cli, tmp_path):
     assert "second" in markdown and "first" not in markdown
 
 
+def test_share_warns_about_secrets_in_the_content(cli, tmp_path):
+    # Given a message list in which the user pasted an API key
+    leaked = tmp_path / "leaked.json"
+    key = "sk-proj-" + "A1b2C3d4" * 5
+    leaked.write_text(json.dumps([{"role": "user", "content": f"my key is {key}, why does it fail?"}]))
+    # When it is shared
+    done = cli("share", str(leaked), "--json")
+    # Then the share is made, and stderr and the JSON warn about it without repeating the key
+    assert done.returncode == 0, done.stderr
+    assert "warning:" in done.stderr and "API key" in done.stderr
+    assert key not in done.stderr
+    assert json.loads(done.stdout)["warnings"][0]["kind"] == "openai_api_key"
+
+
 # -- list, revoke, export --------------------------------------------------------------------
 
 

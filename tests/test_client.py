@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import re
 import shutil
 import socket
@@ -191,6 +192,17 @@ async def test_missing_extra_file_is_a_clear_error_before_any_request(client, tm
     # Then the error names the file
     assert "missing.csv" in str(caught.value)
     assert caught.value.status is None
+
+
+async def test_secrets_in_the_content_come_back_as_warnings(client):
+    # Given a message list with a pasted GitHub token
+    token = "ghp_" + "a1B2c3D4e5" * 4
+    messages = [{"role": "user", "content": f"clone with {token}"}, {"role": "assistant", "content": "Done."}]
+    # When it is shared, Then the share carries a warning that the notebook display shows
+    result = await run(client.share, messages)
+    assert [w["kind"] for w in result.warnings] == ["github_token"]
+    assert "Check before sending" in result._repr_html_()
+    assert "warning:" in repr(result)
 
 
 async def test_sharing_again_returns_the_existing_share(client, demo_in_root):
@@ -443,3 +455,36 @@ def test_share_qr_codes_are_made_locally():
     item = _share()
     assert b"<svg" in item.qr_svg()
     assert item.qr_png().startswith(b"\x89PNG")
+
+
+async def test_share_from_a_kernel_finds_the_server_that_runs_it(
+    server, client, jp_serverapp, jp_runtime_dir, monkeypatch, demo_in_root
+):
+    # Given a kernel started by the test server, and a second "running server" info file
+    # (so that "the only running server" cannot be the answer: the kernel id must decide)
+    monkeypatch.delenv("JUPYTER_SERVER_URL", raising=False)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        free_port = sock.getsockname()[1]
+    decoy = {"url": f"http://127.0.0.1:{free_port}/", "token": "x", "pid": os.getpid(), "root_dir": "/"}
+    (Path(jp_runtime_dir) / "jpserver-decoy.json").write_text(json.dumps(decoy))
+    manager = jp_serverapp.kernel_manager
+    kernel_id = await manager.start_kernel(kernel_name="python3")
+    # A client made by the kernel's own manager asks the manager (not the heartbeat,
+    # which has not beaten yet) whether the kernel is alive.
+    kernel = manager.get_kernel(kernel_id).client()
+    kernel.start_channels()
+    try:
+        await kernel.wait_for_ready(timeout=120)
+        # When code in the kernel calls share() with no server arguments
+        code = "from jupyter_convshare import share\ns = share('sales-analysis.chat')\nprint(s.share_id)"
+        outputs: list[str] = []
+        reply = await kernel.execute_interactive(
+            code, timeout=120, output_hook=lambda msg: outputs.append(msg["content"].get("text", ""))
+        )
+        # Then it shared through the server running the kernel
+        assert reply["content"]["status"] == "ok", reply["content"]
+        assert "".join(outputs).strip() == (await run(client.list_shares))[0].share_id
+    finally:
+        kernel.stop_channels()
+        await manager.shutdown_kernel(kernel_id, now=True)
