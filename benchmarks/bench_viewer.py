@@ -29,6 +29,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c  # noqa: E402
 
 
+def store_costs(store: Path, link: str, rounds: int = 200) -> list[c.Row]:
+    """In-process cost of the store calls a page view can make, for this conversation.
+
+    Interleaved, ``rounds`` of each: ``resolve`` (decodes the whole conversation) with and
+    without counting the view, and ``resolve_share`` (the link check alone) when present.
+    """
+    import time
+
+    from jupyter_convshare.core.shares import ShareService
+
+    service = ShareService.open(store)
+    calls = {
+        "resolve(count_view=False)": lambda: service.resolve(link, count_view=False),
+        "resolve(count_view=True)": lambda: service.resolve(link, count_view=True),
+    }
+    if hasattr(service, "resolve_share"):
+        calls["resolve_share(count_view=False)"] = lambda: service.resolve_share(link, count_view=False)
+        calls["resolve_share(count_view=True)"] = lambda: service.resolve_share(link, count_view=True)
+    lat: dict[str, list[float]] = {k: [] for k in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            t0 = time.perf_counter()
+            fn()
+            lat[name].append(time.perf_counter() - t0)
+    service.close()
+    ref = "resolve_share(count_view=False)" if "resolve_share(count_view=False)" in lat else "resolve(count_view=False)"
+    ref_p50 = c.percentile(lat[ref], 50) * 1000
+    return [
+        c.Row(f"store call per view: {name} p50", c.percentile(v, 50) * 1000, ref_p50, "ms",
+              note=f"p99 {c.percentile(v, 99) * 1000:.2f} ms; in-process; reference: {ref}",
+              ratio=ref_p50 / (c.percentile(v, 50) * 1000))
+        for name, v in lat.items()
+    ]
+
+
 def main() -> None:
     parser = c.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=200, help="messages in the shared conversation")
@@ -48,6 +83,7 @@ def main() -> None:
     with c.tempdir("convshare-bench-viewer-", keep=args.keep) as tmp:
         store = tmp / "store"
         link = c.share_conversation(store, c.make_conversation(args.messages, conv_id="bench-viewer"))
+        rows += store_costs(store, link)
         with c.JupyterServer(tmp / "server", store) as server:
             url = server.viewer_url(link)
             status, headers, plain = c.fetch(url)
@@ -99,7 +135,7 @@ def main() -> None:
             counted = views_after - views_before
             rows.append(
                 c.Row("views counted during the runs", float(counted), float(total_requests), "",
-                      note="reference column: viewer requests wrk completed (each counted view is a store write)")
+                      note="reference column: responses wrk completed; each counted view is a store write")
             )
             log = server.log_tail(15)
     c.print_table(f"Viewer page ({args.messages} messages) under wrk vs bare tornado", rows, facts)
