@@ -83,7 +83,7 @@ def main() -> None:
     with c.tempdir("convshare-bench-viewer-", keep=args.keep) as tmp:
         store = tmp / "store"
         link = c.share_conversation(store, c.make_conversation(args.messages, conv_id="bench-viewer"))
-        rows += store_costs(store, link)
+        rows += store_costs(store, link, rounds=50 if args.quick else 200)
         with c.JupyterServer(tmp / "server", store) as server:
             url = server.viewer_url(link)
             status, headers, plain = c.fetch(url)
