@@ -566,7 +566,10 @@ def _jsonable(value: Any, where: str = "conversation") -> Any:
 
 
 def _read_json_file(path: Path) -> Any:
-    """Parse a local conversation file (JSON, or JSONL as a list of objects).
+    """Parse a local conversation file (JSON, or JSONL as a list of records).
+
+    JSONL lines that are bare message lists become ``{"messages": [...]}`` records, so the
+    result is one JSON value the server's importers accept (a list of records).
 
     Raises:
         ConvShareClientError: unreadable or not JSON (the message names the file).
@@ -582,6 +585,7 @@ def _read_json_file(path: Path) -> Any:
     try:
         text = raw.decode("utf-8")
         lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+        lines = [{"messages": line} if isinstance(line, list) else line for line in lines]
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ConvShareClientError(
             f"{path}: not a JSON conversation file: {first_error}", field="path"
@@ -676,7 +680,11 @@ class ConvShareClient:
             body = response.json()
         except ValueError:
             body = None
-        if isinstance(body, dict) and body.get("message"):
+        message = body.get("message") if isinstance(body, dict) else None
+        # A refused token gives a bare "Forbidden"/"Unauthorized" (tornado's reason phrase);
+        # a real 403 from convshare explains itself.
+        bare = str(message or "").strip().lower() in ("forbidden", "unauthorized", "")
+        if isinstance(body, dict) and message and not (response.status_code in (401, 403) and bare):
             return ConvShareClientError(
                 str(body["message"]),
                 status=response.status_code,

@@ -128,6 +128,30 @@ async def test_chat_file_outside_the_root_is_sent_as_content(client, tmp_path, s
     assert [a.available for a in stored.attachments.values()] == [False]
 
 
+async def test_jsonl_file_outside_the_root_is_sent_and_index_picks_one(client, tmp_path, service, convshare_app):
+    # Given a JSONL file outside the root with two message lists, one per line
+    path = tmp_path / "batch.jsonl"
+    lines = [
+        [{"role": "user", "content": "first"}, {"role": "assistant", "content": "one"}],
+        [{"role": "user", "content": "second"}, {"role": "assistant", "content": "two"}],
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    # When the second conversation is shared
+    result = await run(client.share, path, index=1)
+    # Then it is the one stored
+    stored = service.get_conversation(convshare_app.owner, result.conversation_id)
+    assert [m.text for m in stored.active_path()] == ["second", "two"]
+
+
+async def test_file_that_is_not_json_is_rejected_naming_it(client, tmp_path):
+    # Given a file outside the root that is not JSON, When it is shared
+    path = tmp_path / "notes.chat"
+    path.write_text("just some notes")
+    # Then the error names the file, before anything is sent
+    with pytest.raises(ConvShareClientError, match="notes.chat: not a JSON conversation file"):
+        await run(client.share, path)
+
+
 async def test_openai_message_list_is_shared(client, service, convshare_app):
     # Given an OpenAI Chat Completions message list, When it is shared with a title
     result = await run(client.share, OPENAI_MESSAGES, title="Median question", expires="1h")
@@ -320,6 +344,7 @@ async def test_wrong_token_is_refused(server):
     with pytest.raises(ConvShareClientError) as caught:
         await run(bad.list_shares)
     assert caught.value.status == 403
+    assert "refused the token" in caught.value.message
 
 
 async def test_unreachable_server_is_a_clear_error():
