@@ -8,6 +8,7 @@ with subcommands (traitlets, like every Jupyter command):
 * ``revoke SHARE_ID``
 * ``export (SHARE_ID | CONVERSATION_ID | PATH) --format json|csv|parquet|md [-o FILE]``
 * ``demo [--port N] [--no-browser] [--exit-after-share]``
+* ``backup DEST_DIR``, ``prune``, ``check``: store maintenance (always on the store folder)
 
 When a Jupyter server of this user runs (or ``--server-url`` / ``JUPYTER_SERVER_URL`` names
 one), the commands go through its REST API (:mod:`jupyter_convshare.client`); a file inside
@@ -703,6 +704,104 @@ class _DemoServer:
             process.wait()
 
 
+class StoreMaintenanceCommand(ConvShareCommand):
+    """Base of the commands that work on the store folder itself (never through a server).
+
+    SQLite in WAL mode lets them run while servers of the same OS user use the store.
+    """
+
+    def open_service(self) -> Any:
+        """The :class:`~jupyter_convshare.core.shares.ShareService` of ``--store-dir``.
+
+        Raises:
+            CommandError: the folder holds no store (nothing is created by a maintenance command).
+        """
+        from .core.shares import ShareService
+
+        if not (Path(self.store_dir) / "convshare.db").is_file():
+            raise CommandError(f"{self.store_dir}: no convshare store here (see --store-dir)")
+        return ShareService.open(self.store_dir)
+
+
+class BackupCommand(StoreMaintenanceCommand):
+    """Copy the store online into a new folder."""
+
+    name = "jupyter-convshare-backup"
+    description = """Back up the store into DEST_DIR (a new or empty folder): the database through
+    SQLite's online backup (servers may keep running), the attachment blobs, and the link secret
+    (mode 0600: whoever holds it and the database can open every link; keep the backup private)."""
+
+    def start(self) -> None:
+        """Run ``backup DEST_DIR``."""
+        (dest,) = self.positional(1, "backup DEST_DIR")
+        target = Path(dest).expanduser()
+        if target.exists() and any(target.iterdir()):
+            raise CommandError(f"{dest}: not empty; give a new or empty folder")
+        service = self.open_service()
+        source = Path(self.store_dir)
+        target.mkdir(parents=True, exist_ok=True, mode=0o700)
+        service.store.backup(target / "convshare.db")
+        blobs = 0
+        if (source / "blobs").is_dir():
+            shutil.copytree(source / "blobs", target / "blobs")
+            blobs = sum(1 for p in (target / "blobs").rglob("*") if p.is_file())
+        from .core.shares import LINK_SECRET_FILE
+
+        secret = source / LINK_SECRET_FILE
+        if secret.is_file():
+            fd = os.open(target / LINK_SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(secret.read_bytes())
+        problems = service.store.integrity_check()
+        if self.json_output:
+            self.print_json({"backup": str(target), "blobs": blobs, "problems": problems})
+        else:
+            print(f"Backed up {self.store_dir} to {target} ({blobs} attachment blobs).")
+        if problems:
+            raise CommandError(f"the source store has problems: {'; '.join(problems)}")
+
+
+class PruneCommand(StoreMaintenanceCommand):
+    """Delete expired shares."""
+
+    name = "jupyter-convshare-prune"
+    description = """Delete every expired share in the store (all owners). Their links then answer
+    404 instead of 410; conversations stay."""
+
+    def start(self) -> None:
+        """Run ``prune``."""
+        self.positional(0, "prune")
+        count = self.open_service().prune_expired()
+        if self.json_output:
+            self.print_json({"pruned": count})
+        else:
+            print(f"Deleted {count} expired share{'s' if count != 1 else ''}.")
+
+
+class CheckCommand(StoreMaintenanceCommand):
+    """Check the store's integrity."""
+
+    name = "jupyter-convshare-check"
+    description = """Check the store: SQLite integrity and foreign keys, and that every attachment
+    blob the database refers to is on disk. Exit code 1 when something is wrong."""
+
+    def start(self) -> None:
+        """Run ``check``."""
+        self.positional(0, "check")
+        service = self.open_service()
+        problems = list(service.store.integrity_check())
+        # Read-only look through sqlite-utils: the blobs table lists every stored blob.
+        referenced = {row["sha256"] for row in service.store.database()["blobs"].rows}
+        missing = sorted(sha for sha in referenced if not service.store.has_blob(sha))
+        problems += [f"missing attachment blob {sha}" for sha in missing]
+        if self.json_output:
+            self.print_json({"ok": not problems, "problems": problems, "blobs": len(referenced)})
+        elif not problems:
+            print(f"The store {self.store_dir} is sound ({len(referenced)} attachment blobs).")
+        if problems:
+            raise CommandError("; ".join(problems))
+
+
 class ConvShareCLI(JupyterApp):
     """``jupyter convshare``: share AI conversations as links and QR codes."""
 
@@ -724,6 +823,9 @@ class ConvShareCLI(JupyterApp):
         "revoke": (RevokeCommand, RevokeCommand.description.splitlines()[0]),
         "export": (ExportCommand, ExportCommand.description.splitlines()[0]),
         "demo": (DemoCommand, DemoCommand.description.splitlines()[0]),
+        "backup": (BackupCommand, BackupCommand.description.splitlines()[0]),
+        "prune": (PruneCommand, PruneCommand.description.splitlines()[0]),
+        "check": (CheckCommand, CheckCommand.description.splitlines()[0]),
     }
 
     def start(self) -> None:
