@@ -765,3 +765,28 @@ def test_prune_deletes_expired_shares_only(svc, clock):
     with pytest.raises(NotFound):
         svc.resolve(gone.link)
     assert svc.resolve(kept.link).share.owner == "bob"
+
+
+def test_the_link_check_derives_no_second_link_and_keeps_every_share_field(svc, clock):
+    # Given a share that has been viewed once
+    share = shared(svc, expires="1h")
+    clock.now = T0 + timedelta(minutes=1)
+    svc.resolve(share.link)
+    # When the viewer checks the link
+    checked, _key = svc.resolve_share(share.link, count_view=False)
+    # Then it is the owner's share exactly (times parsed from the stored text, as UTC)
+    assert checked == svc.get_share("alice", share.share_id)
+    assert checked.last_accessed_at == T0 + timedelta(minutes=1)
+    assert checked.expires_at is not None and checked.expires_at.utcoffset() == timedelta(0)
+
+
+def test_views_counted_elsewhere_are_added_in_one_write(svc, clock):
+    # Given a share, and views a server counted in memory
+    share = shared(svc)
+    later = T0 + timedelta(minutes=3)
+    # When they are recorded (with one for a share revoked meanwhile)
+    recorded = svc.record_views({share.share_id: (4, later), "revoked-share": (2, later)})
+    # Then the share has them all and the last access time of the latest
+    stored = svc.get_share("alice", share.share_id)
+    assert recorded == 4
+    assert stored.view_count == 4 and stored.last_accessed_at == later

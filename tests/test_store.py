@@ -250,3 +250,87 @@ def test_online_backup_is_a_sound_copy(store, tmp_path):
     assert conn.execute("SELECT sha256 FROM blobs").fetchall() == [("c" * 64,)]
     conn.close()
     assert store.integrity_check() == []
+
+
+# -- the link check (the viewer's per-request read) ------------------------------------------
+
+
+def _shared_store(tmp_path: Path) -> tuple[ShareService, str]:
+    service = ShareService.open(tmp_path / "svc")
+    conv = Conversation(id="c", title="T", source=SourceInfo(format="convshare"))
+    conv.append(Message(id="1", role="user", author_id="u", parts=[Part.text_part("hi")]))
+    service.save_conversation("alice", conv)
+    share, _ = service.create_share("alice", "c", expires="7d")
+    return service, share.link
+
+
+def test_a_link_check_is_one_select_outside_any_transaction(tmp_path):
+    # Given a shared conversation and the statements the store's connection runs
+    from jupyter_convshare.core.tokens import lookup_key
+
+    service, link = _shared_store(tmp_path)
+    statements: list[str] = []
+    service.store.database().conn.set_trace_callback(statements.append)
+    try:
+        # When the viewer checks the link
+        row = service.store.lookup_link(lookup_key(link))
+    finally:
+        service.store.database().conn.set_trace_callback(None)
+        service.close()
+    # Then exactly one SELECT ran: no BEGIN / ROLLBACK round trips, no document read
+    assert len(statements) == 1 and statements[0].startswith("SELECT")
+    assert row is not None and row.doc is None and row.title == "T" and row.conversation_version == 1
+
+
+def test_a_link_check_uses_the_indexes_only(tmp_path):
+    # The share by its unique link_lookup index, the conversation by its primary key
+    from jupyter_convshare.core import store as store_module
+
+    service, _link = _shared_store(tmp_path)
+    plan = service.store.database().conn.execute(
+        "EXPLAIN QUERY PLAN " + store_module._LINK_SQL, ("0" * 64,)
+    ).fetchall()
+    service.close()
+    details = [row[-1] for row in plan]
+    assert any("USING INDEX" in d and "link_lookup" in d for d in details), details
+    assert all(not d.startswith("SCAN") for d in details), details
+
+
+def test_a_link_check_with_the_document_reads_the_snapshot_of_a_snapshot_share(tmp_path):
+    from jupyter_convshare.core.tokens import lookup_key
+
+    service, link = _shared_store(tmp_path)
+    service.update_share("alice", service.list_shares("alice")[0].share_id, mode="snapshot")
+    conv = service.get_conversation("alice", "c")
+    conv.append(Message(id="2", role="user", author_id="u", parts=[Part.text_part("later")]))
+    service.save_conversation("alice", conv)
+    row = service.store.lookup_link(lookup_key(link), with_doc=True)
+    service.close()
+    assert row is not None and row.mode == "snapshot"
+    assert '"later"' not in row.doc and '"hi"' in row.doc
+
+
+def test_a_batch_of_views_adds_up_and_never_moves_the_last_access_back(store):
+    from datetime import datetime, timezone
+
+    t1 = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    t2 = datetime(2030, 1, 2, tzinfo=timezone.utc)
+    created = "2029-12-31T00:00:00.000000Z"
+    with store.write() as tx:
+        tx.db.execute(
+            "INSERT INTO conversations (owner, id, version, message_count, source_format,"
+            " created_at, updated_at, doc) VALUES ('a', 'c', 1, 0, 'x', ?, ?, '{}')",
+            [created, created],
+        )
+        tx.db.execute(
+            "INSERT INTO shares (share_id, owner, conversation_id, link_nonce, link_lookup,"
+            " mode, created_at, updated_at) VALUES ('s', 'a', 'c', x'00', 'k', 'live', ?, ?)",
+            [created, created],
+        )
+    with store.write() as tx:
+        assert tx.record_view("s", t2, 5) == 5
+        assert tx.record_view("s", t1, 2) == 7  # a late batch with an older time
+        assert tx.record_view("gone", t2, 3) is None
+    with store.read() as session:
+        share = session.get_share("s")
+    assert share is not None and share.view_count == 7 and share.last_accessed_at == t2

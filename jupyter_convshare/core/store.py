@@ -34,7 +34,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Protocol
 
 import sqlite_utils
 from sqlite_utils.db import ForeignKey
@@ -127,6 +127,43 @@ class ShareRecord:
     title: str | None = None
 
 
+class LinkRow(NamedTuple):
+    """What one link check reads: a share joined with its conversation's row.
+
+    Returned by :meth:`Store.lookup_link`. Times are the stored ISO 8601 UTC text
+    (``format_time``: ``2030-01-02T03:04:05.000006Z``), not parsed: the viewer's link check
+    is on every page view, and its caller parses only what it uses.
+
+    Attributes:
+        share_id, owner, conversation_id, link_nonce, mode, view_count: as in
+            :class:`ShareRecord`.
+        expires_at, created_at, updated_at, snapshot_at, last_accessed_at: the share's
+            times (text or ``None``).
+        title: the conversation's title.
+        conversation_version: the conversation's ``version``.
+        conversation_created_at: the conversation's ``created_at`` (text).
+        doc: the document JSON text the share shows (live: the conversation's; snapshot:
+            the frozen copy; ``None`` when that is missing) with ``with_doc=True``,
+            else ``None``.
+    """
+
+    share_id: str
+    owner: str
+    conversation_id: str
+    link_nonce: bytes
+    mode: str
+    expires_at: str | None
+    created_at: str
+    updated_at: str
+    snapshot_at: str | None
+    view_count: int
+    last_accessed_at: str | None
+    title: str | None
+    conversation_version: int
+    conversation_created_at: str
+    doc: str | None
+
+
 # -- protocol -----------------------------------------------------------------------------
 
 
@@ -192,8 +229,11 @@ class StoreSession(Protocol):
     def delete_expired_shares(self, now: datetime) -> int:
         """Delete every share with ``expires_at <= now``; returns how many."""
 
-    def record_view(self, share_id: str, at: datetime) -> int | None:
-        """Count one view and set ``last_accessed_at``; the new count (``None``: no share)."""
+    def record_view(self, share_id: str, at: datetime, count: int = 1) -> int | None:
+        """Add ``count`` views; ``last_accessed_at`` becomes ``at`` unless it is already later.
+
+        Returns the new count (``None``: no such share, e.g. revoked meanwhile).
+        """
 
     # snapshots
     def get_snapshot(self, share_id: str) -> str | None:
@@ -214,6 +254,11 @@ class Store(Protocol):
 
     def write(self) -> contextlib.AbstractContextManager[StoreSession]:
         """One short write transaction: committed on exit, rolled back on any exception."""
+
+    def lookup_link(self, link_lookup: str, *, with_doc: bool = False) -> LinkRow | None:
+        """The share whose current link hashes to ``link_lookup``, with its conversation's
+        row (and the document it shows with ``with_doc``), read by one statement outside
+        any transaction; ``None`` when there is none."""
 
     def put_blob(self, data: bytes) -> tuple[str, bool]:
         """Store bytes content-addressed; returns ``(sha256 hex, newly created)``."""
@@ -391,6 +436,24 @@ _SHARE_SELECT = (
     " s.expires_at, s.created_at, s.updated_at, s.snapshot_at, s.view_count,"
     " s.last_accessed_at, c.title AS title"
     " FROM shares s JOIN conversations c ON c.owner = s.owner AND c.id = s.conversation_id"
+)
+_LINK_COLUMNS = (
+    "SELECT s.share_id, s.owner, s.conversation_id, s.link_nonce, s.mode, s.expires_at,"
+    " s.created_at, s.updated_at, s.snapshot_at, s.view_count, s.last_accessed_at,"
+    " c.title, c.version, c.created_at, "
+)
+_LINK_FROM = (
+    " FROM shares s JOIN conversations c ON c.owner = s.owner AND c.id = s.conversation_id"
+    " WHERE s.link_lookup = ?"
+)
+# The unique index on link_lookup, then the conversation's primary key: two index probes,
+# and the document column (last in the row) is not read unless asked for.
+_LINK_SQL = _LINK_COLUMNS + "NULL" + _LINK_FROM
+_LINK_DOC_SQL = (
+    _LINK_COLUMNS
+    + "CASE s.mode WHEN 'snapshot' THEN (SELECT doc FROM snapshots WHERE share_id = s.share_id)"
+    " ELSE c.doc END"
+    + _LINK_FROM
 )
 _SHARE_DATETIMES = {"expires_at", "created_at", "updated_at", "snapshot_at", "last_accessed_at"}
 _SHARE_WRITABLE = {
@@ -570,11 +633,14 @@ class SQLiteSession:
         )
         return cursor.rowcount
 
-    def record_view(self, share_id: str, at: datetime) -> int | None:
+    def record_view(self, share_id: str, at: datetime, count: int = 1) -> int | None:
+        # max(): counts flushed late (batched by a server) never move the last access back;
+        # ISO text with microseconds sorts like the times.
         row = self.db.execute(
-            "UPDATE shares SET view_count = view_count + 1, last_accessed_at = ?"
+            "UPDATE shares SET view_count = view_count + ?,"
+            " last_accessed_at = max(coalesce(last_accessed_at, ''), ?)"
             " WHERE share_id = ? RETURNING view_count",
-            [_t(at), share_id],
+            [int(count), _t(at), share_id],
         ).fetchone()
         return None if row is None else int(row[0])
 
@@ -708,6 +774,25 @@ class SQLiteStore:
         finally:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+
+    def lookup_link(self, link_lookup: str, *, with_doc: bool = False) -> LinkRow | None:
+        """The share whose current link hashes to ``link_lookup`` (see :class:`LinkRow`).
+
+        One ``SELECT`` by the unique ``link_lookup`` index joined to the conversation's
+        primary key, run in autocommit mode: a single statement reads one consistent WAL
+        snapshot by itself, so no ``BEGIN``/``ROLLBACK`` round trips. This is the viewer's
+        per-request read (DESIGN.md section 9: a few tens of microseconds; a WAL reader
+        never waits for a writer).
+
+        Args:
+            link_lookup: ``core.tokens.lookup_key(link)`` (64 hex characters).
+            with_doc: also read the document the share shows (live: the conversation's,
+                snapshot: its frozen copy) in the same statement.
+        """
+        local = self._local
+        db = local.db if local.db is not None and local.pid == os.getpid() else self.database()
+        row = db.conn.execute(_LINK_DOC_SQL if with_doc else _LINK_SQL, (link_lookup,)).fetchone()
+        return None if row is None else LinkRow._make(row)
 
     def migrate(self) -> int:
         """Apply pending :data:`MIGRATIONS` exactly once, even with concurrent processes.
