@@ -69,6 +69,18 @@ async def test_the_viewer_page_shows_the_new_message(api, jp_root_dir, jp_fetch)
     assert "A freshly saved answer" in page.body.decode()
 
 
+async def test_a_cached_viewer_page_follows_the_saved_file(api, jp_root_dir, jp_fetch):
+    # Given a viewer page already rendered and cached
+    _share, link = await share_file(api, jp_root_dir)
+    first = await jp_fetch("convshare", "s", link)
+    assert "A freshly saved answer" not in first.body.decode()
+    # When a new message is saved into the file
+    write_chat(jp_root_dir, "live.chat", with_reply("A freshly saved answer"), mtime=T0 + 60)
+    # Then the next request (the throttle allows a check) shows it
+    again = await jp_fetch("convshare", "s", link)
+    assert "A freshly saved answer" in again.body.decode()
+
+
 async def test_an_attachment_added_later_is_read_on_resync(api, jp_root_dir, convshare_app):
     _share, link = await share_file(api, jp_root_dir)
     (jp_root_dir / "result.txt").write_bytes(b"42\n")
@@ -135,6 +147,19 @@ class TestThrottle:
         write_chat(jp_root_dir, "live.chat", with_reply(), mtime=T0 + 60)
         # Then the link still shows the checked version
         assert "m3" not in (await convshare_app.resolve_link(link)).conversation.messages
+
+    async def test_the_viewer_page_checks_the_source_again_after_the_interval(
+        self, api, jp_root_dir, jp_fetch, convshare_app
+    ):
+        # Given a viewed page, and a file saved within the interval (not seen yet)
+        share, link = await share_file(api, jp_root_dir)
+        await jp_fetch("convshare", "s", link)
+        write_chat(jp_root_dir, "live.chat", with_reply("Saved within the interval"), mtime=T0 + 60)
+        assert "Saved within the interval" not in (await jp_fetch("convshare", "s", link)).body.decode()
+        # When the interval has passed (its clock reset, no waiting)
+        convshare_app.reset_live_check(share["conversation_id"])
+        # Then the next request shows the saved message
+        assert "Saved within the interval" in (await jp_fetch("convshare", "s", link)).body.decode()
 
     async def test_resharing_the_path_syncs_at_once(self, api, jp_root_dir, convshare_app):
         _share, link = await share_file(api, jp_root_dir)

@@ -21,6 +21,7 @@ from jupyter_convshare.core.shares import (
     UNSET,
     Share,
     ShareService,
+    ViewCounter,
     merge_conversations,
     parse_expires,
 )
@@ -790,3 +791,50 @@ def test_views_counted_elsewhere_are_added_in_one_write(svc, clock):
     stored = svc.get_share("alice", share.share_id)
     assert recorded == 4
     assert stored.view_count == 4 and stored.last_accessed_at == later
+
+
+def test_a_view_counter_writes_every_view_once_from_many_threads(svc, clock):
+    # Given views counted by 8 threads while other threads flush
+    from concurrent.futures import ThreadPoolExecutor
+
+    share = shared(svc)
+    counter = ViewCounter(svc)
+
+    def view(i: int) -> None:
+        counter.add(share.share_id, T0 + timedelta(seconds=i))
+        if i % 10 == 0:
+            counter.flush()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(view, range(200)))
+    counter.flush()
+    # Then each view was written exactly once, with the latest time
+    stored = svc.get_share("alice", share.share_id)
+    assert stored.view_count == 200 and counter.pending == 0
+    assert stored.last_accessed_at == T0 + timedelta(seconds=199)
+
+
+def test_a_failed_flush_keeps_the_views_for_the_next_one(store_dir, clock):
+    # Given a store that fails one write (fault injected), and three counted views
+    class FailingOnce(ShareService):
+        failures = 1
+
+        def record_views(self, views):  # type: ignore[no-untyped-def]
+            if self.failures:
+                self.failures -= 1
+                raise sqlite3.OperationalError("database is locked")
+            return super().record_views(views)
+
+    svc = FailingOnce.open(store_dir, clock=clock)
+    share = shared(svc)
+    counter = ViewCounter(svc)
+    for _ in range(3):
+        counter.add(share.share_id, T0)
+    # When the first flush fails and a view comes in before the next
+    with pytest.raises(sqlite3.OperationalError):
+        counter.flush()
+    counter.add(share.share_id, T0)
+    # Then the next flush writes all four
+    assert counter.pending == 4 and counter.flush() == 4
+    assert svc.get_share("alice", share.share_id).view_count == 4
+    svc.close()

@@ -8,6 +8,7 @@ URL (``/a%40b/``) catches hand-joined URLs. The server runs with
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import io
 import json
@@ -201,7 +202,45 @@ async def test_a_page_get_counts_one_view_and_assets_or_head_do_not(fetch, share
     for path in ("qr.svg", "files/plot", "export.md", "files.zip"):
         await fetch("convshare", "s", link, path)
     await fetch("convshare", "static", "viewer.css")
+    await asyncio.to_thread(convshare_app.flush_views)  # views are written in batches
     assert service.get_share(convshare_app.owner, created.share_id).view_count == 1
+
+
+async def test_views_counted_in_memory_are_all_written_when_the_server_stops(fetch, share, service, convshare_app):
+    # Given three page views (counted in memory, written about once a second)
+    created = share(demo_conversation())
+    for _ in range(3):
+        assert (await fetch("convshare", "s", created.link)).code == 200
+    # When the server stops
+    await convshare_app.stop_extension()
+    # Then none of them is lost
+    assert service.get_share(convshare_app.owner, created.share_id).view_count == 3
+
+
+async def test_the_owner_sees_every_view_at_once_through_the_api(fetch, share, convshare_app, jp_fetch):
+    # Given two page views not yet flushed by the periodic write
+    created = share(demo_conversation())
+    await fetch("convshare", "s", created.link)
+    await fetch("convshare", "s", created.link)
+    # When the owner asks for the share
+    response = await jp_fetch("convshare", "api", "shares", created.share_id)
+    # Then both views are counted
+    assert json.loads(response.body)["view_count"] == 2
+
+
+async def test_a_cached_page_is_served_without_decoding_the_conversation(fetch, share, service, monkeypatch):
+    # Given a page already rendered once
+    link = share(demo_conversation()).link
+    first = await fetch("convshare", "s", link)
+    # When the conversation could no longer be decoded (fault injected) and nothing changed
+    def no_decode(*args, **kwargs):
+        raise AssertionError("the conversation was decoded on a cache hit")
+
+    monkeypatch.setattr(service, "resolve", no_decode)
+    monkeypatch.setattr(service, "load_shared_conversation", no_decode)
+    again = await fetch("convshare", "s", link)
+    # Then the cached page is served as it was
+    assert again.code == 200 and again.body == first.body
 
 
 async def test_the_page_follows_a_new_version_of_the_conversation(fetch, share, service, convshare_app):
@@ -280,7 +319,7 @@ async def test_errors_never_show_a_traceback(fetch, share, convshare_app, monkey
     async def broken(*args, **kwargs):
         raise RuntimeError("INTERNAL-DETAIL at /home/ada/secret.py")
 
-    monkeypatch.setattr(convshare_app, "resolve_link", broken)
+    monkeypatch.setattr(convshare_app, "check_link", broken)
     response = await fetch("convshare", "s", link)
     # Then a plain 500 page with the viewer's headers, and nothing of the exception
     assert response.code == 500

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import sys
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -906,6 +907,65 @@ class ShareService:
         raise Conflict(
             "the conversation kept changing while it was being saved; try again", field="id"
         )
+
+
+class ViewCounter:
+    """Page views counted in memory and written in batches (a server's viewer).
+
+    Why: a view count is a write, and an SQLite write can wait up to a second for the
+    lock under contention (DESIGN.md section 9); one write per page view also caps a
+    classroom burst at the database's commit rate. Counting in memory costs a dict update;
+    :meth:`flush` then writes every pending count in one short ``BEGIN IMMEDIATE``
+    transaction (:meth:`ShareService.record_views`). A server flushes about once a
+    second, before the owner reads view counts, and when it stops, so no view is lost.
+
+    Thread-safe: :meth:`add` may run on the event loop while :meth:`flush` runs in a
+    worker thread; a failed flush puts its counts back for the next one.
+
+    Args:
+        service: the service whose store receives the counts.
+    """
+
+    def __init__(self, service: ShareService) -> None:
+        self._service = service
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._pending: dict[str, tuple[int, datetime]] = {}
+
+    def add(self, share_id: str, at: datetime) -> None:
+        """Count one view of ``share_id`` at ``at`` (aware UTC); written by the next flush."""
+        with self._lock:
+            count, last = self._pending.get(share_id, (0, at))
+            self._pending[share_id] = (count + 1, at if at > last else last)
+
+    @property
+    def pending(self) -> int:
+        """Views counted but not yet written."""
+        with self._lock:
+            return sum(count for count, _ in self._pending.values())
+
+    def flush(self) -> int:
+        """Write every pending count in one transaction (blocking: call it in a thread).
+
+        Returns:
+            How many views were recorded (views of shares revoked meanwhile are dropped).
+
+        Raises:
+            sqlite3.Error: the write failed; the counts are kept for the next flush.
+        """
+        with self._flush_lock:  # one writer at a time: counts are never written twice
+            with self._lock:
+                batch, self._pending = self._pending, {}
+            if not batch:
+                return 0
+            try:
+                return self._service.record_views(batch)
+            except BaseException:
+                with self._lock:
+                    for share_id, (count, at) in batch.items():
+                        more, last = self._pending.get(share_id, (0, at))
+                        self._pending[share_id] = (count + more, last if last > at else at)
+                raise
 
 
 # -- merging ---------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import hashlib
 import posixpath
 import re
 import unicodedata
-from typing import Any
+from typing import Any, Callable, TypeVar
 from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
@@ -43,6 +43,8 @@ from ..core.model import Attachment, AttachmentKind, Conversation, new_id
 from ..core.shares import EXPIRY_PRESETS, UNSET, Share, StoredConversation
 from . import sources
 from .base import ConvShareAPIHandler
+
+T = TypeVar("T")
 
 MODES = ("live", "snapshot")
 
@@ -192,6 +194,21 @@ def _content_disposition(file_name: str) -> str:
 
 class _Base(ConvShareAPIHandler):
     """Shared import and share-JSON logic of the REST handlers."""
+
+    async def run_counted(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """:meth:`run` a call whose answer shows view counts, after writing the page views
+        the viewer counted in memory (``ConvShareApp.flush_views``): the owner sees every
+        view, not only those of the last periodic flush."""
+        app = self.convshare
+
+        def call() -> T:
+            try:
+                app.flush_views()
+            except Exception as exc:  # counts stay pending; the answer is still correct but for them
+                self.log.warning("convshare: page views not written yet: %s", exc)
+            return fn(*args, **kwargs)
+
+        return await self.run(call)
 
     def share_json(self, share: Share, **extra: Any) -> dict[str, Any]:
         """The share as JSON (``Share.to_json``) with its absolute ``url`` and ``extra`` keys."""
@@ -455,7 +472,7 @@ class SharesHandler(_Base):
     @authorized
     async def get(self) -> None:
         """``{"shares": [share JSON, ...]}``, newest first (expired included)."""
-        shares = await self.run(self.service.list_shares, self.owner)
+        shares = await self.run_counted(self.service.list_shares, self.owner)
         self.write_json({"shares": [self.share_json(s) for s in shares]})
 
     @web.authenticated
@@ -482,7 +499,7 @@ class SharesHandler(_Base):
             info = await self.add_to_stored(conversation_id, body)
         else:
             info, _ = await self.import_conversation(body)
-        share, created = await self.run(
+        share, created = await self.run_counted(
             self.service.create_share, self.owner, info.id, expires=expires, mode=mode
         )
         conversation = await self.run(self.service.get_conversation, self.owner, info.id)
@@ -504,7 +521,7 @@ class ShareHandler(_Base):
     @authorized
     async def get(self, share_id: str) -> None:
         """The share JSON."""
-        share = await self.run(self.service.get_share, self.owner, share_id)
+        share = await self.run_counted(self.service.get_share, self.owner, share_id)
         self.write_json(self.share_json(share))
 
     @web.authenticated
@@ -517,7 +534,7 @@ class ShareHandler(_Base):
         if expires is not UNSET:
             expires = self.convshare.check_expires(expires)
         mode = _mode(body, UNSET)
-        share = await self.run(
+        share = await self.run_counted(
             self.service.update_share, self.owner, share_id, expires=expires, mode=mode
         )
         self.write_json(self.share_json(share))
@@ -538,7 +555,7 @@ class ShareRotateHandler(_Base):
     @authorized
     async def post(self, share_id: str) -> None:
         """The share JSON with its new ``link`` and ``url``."""
-        share = await self.run(self.service.rotate_link, self.owner, share_id)
+        share = await self.run_counted(self.service.rotate_link, self.owner, share_id)
         self.write_json(self.share_json(share))
 
 
@@ -549,7 +566,7 @@ class ShareSnapshotHandler(_Base):
     @authorized
     async def post(self, share_id: str) -> None:
         """The share JSON (new ``snapshot_at``); 400 (``field="mode"``) for a live share."""
-        share = await self.run(self.service.update_snapshot, self.owner, share_id)
+        share = await self.run_counted(self.service.update_snapshot, self.owner, share_id)
         self.write_json(self.share_json(share))
 
 

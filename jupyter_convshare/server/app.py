@@ -5,9 +5,11 @@ DESIGN.md sections 2, 4, 5 and 7. ``ConvShareApp`` holds the traitlets configura
 on the store folder, and registers the public viewer routes (``server/viewer.py``) and the
 authenticated REST API (``server/api.py``) under ``{base_url}convshare/``.
 
-It also owns the two things both handler families need: :meth:`ConvShareApp.share_url`
-(the absolute link of a share) and :meth:`ConvShareApp.resolve_link` (what a link shows,
-with live re-sync of file-backed conversations from the contents manager).
+It also owns the things both handler families need: :meth:`ConvShareApp.share_url`
+(the absolute link of a share), :meth:`ConvShareApp.resolve_link` (what a link shows,
+with live re-sync of file-backed conversations from the contents manager), its fast form
+:meth:`ConvShareApp.check_link` (the viewer's per-request link check, no document decode)
+and the page views counted in memory (:attr:`ConvShareApp.views`, written in batches).
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ from traitlets import Bool, Float, Integer, List, Type, Unicode, default, valida
 
 from .._version import __version__
 from ..core.errors import ConvShareError, InvalidRequest
-from ..core.shares import EXPIRY_PRESETS, ResolvedShare, ShareService
+from ..core.shares import EXPIRY_PRESETS, ResolvedShare, Share, ShareService, ViewCounter
 from . import sources
 from .base import link_redacting_log_function
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
+
+VIEW_FLUSH_SECONDS = 1.0
+"""Page views are counted in memory and written at most this many seconds later."""
 
 
 class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
@@ -39,6 +44,9 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
 
     Attributes (besides the configurable traits):
         service: the :class:`ShareService` over ``store_dir`` (created at startup).
+        views: the :class:`~jupyter_convshare.core.shares.ViewCounter` of viewer page
+            views, flushed about every :data:`VIEW_FLUSH_SECONDS`, before the REST API
+            answers with view counts, and when the server stops.
     """
 
     name = "convshare"
@@ -161,6 +169,9 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         )
         self._live_checked: dict[str, float] = {}
         self._live_locks: dict[str, asyncio.Lock] = {}
+        self.views = ViewCounter(self.service)
+        self._view_flush_timer: asyncio.TimerHandle | None = None
+        self._view_flush_task: asyncio.Future[None] | None = None
         self.settings.update({"convshare_app": self, "convshare_service": self.service})
         log_function = self.settings.get("log_function")
         if log_function is not None and not getattr(log_function, "_convshare_redacting", False):
@@ -181,8 +192,19 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         self.handlers.extend(api.default_handlers)
 
     async def stop_extension(self) -> None:
-        """Close the store when the server stops."""
-        close = getattr(self.service, "close", None) if hasattr(self, "service") else None
+        """Write the views counted in memory, then close the store, when the server stops."""
+        if not hasattr(self, "service"):
+            return
+        if self._view_flush_timer is not None:
+            self._view_flush_timer.cancel()
+            self._view_flush_timer = None
+        if self._view_flush_task is not None:
+            await asyncio.gather(self._view_flush_task, return_exceptions=True)
+        try:
+            await asyncio.to_thread(self.views.flush)
+        except Exception as exc:  # the store is gone or locked: say what is lost
+            self.log.error("convshare: %d page views not recorded at shutdown: %s", self.views.pending, exc)
+        close = getattr(self.service, "close", None)
         if callable(close):
             close()
 
@@ -219,7 +241,8 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         seconds per conversation; when its mtime changed it is re-imported (attachments
         included) and merged with ``service.sync_conversation``. A source that fails to
         read or import (deleted, half-saved) leaves the stored conversation as it is.
-        Store calls run in a worker thread.
+        Store calls run in a worker thread; ``count_view`` writes the view at once. The
+        viewer's page uses :meth:`check_link` instead (no document decode per request).
 
         Raises:
             NotFound: unknown, rotated, revoked or deleted link.
@@ -231,6 +254,69 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         if await self._resync(resolved.share.owner, resolved.share.conversation_id):
             resolved = await asyncio.to_thread(self.service.resolve, link, count_view=False)
         return resolved
+
+    async def check_link(self, link: str, *, count_view: bool = False) -> tuple[Share, str]:
+        """The viewer's per-request link check: ``(share, cache_key)``, no document decoded.
+
+        Like :meth:`resolve_link` (same errors, same live re-sync of a file-backed source,
+        throttled by ``live_check_interval``), but it returns only the share and the key
+        of what it shows now; a viewer with a cached page for that key serves it, and
+        loads the conversation (``service.load_shared_conversation``) only on a miss.
+
+        The link check runs inline on the event loop: it is one indexed SQLite ``SELECT``
+        in autocommit mode (tens of microseconds; a WAL reader never waits for a writer),
+        cheaper than the hop to a worker thread and back. With ``count_view`` the view is
+        counted in memory (:attr:`views`) and written by a batched flush within about
+        :data:`VIEW_FLUSH_SECONDS` (the write stays off the event loop); the returned
+        share's ``view_count`` does not include it yet.
+
+        Raises:
+            NotFound: unknown, rotated, revoked or deleted link.
+            Expired: the share has expired.
+        """
+        service = self.service
+        share, key = service.resolve_share(link, count_view=False)
+        if count_view:
+            self.views.add(share.share_id, service.now())
+            if self._view_flush_timer is None:
+                self._view_flush_timer = asyncio.get_running_loop().call_later(
+                    VIEW_FLUSH_SECONDS, self._start_view_flush
+                )
+        if share.mode == "live" and self._live_check_due(share.conversation_id):
+            if await self._resync(share.owner, share.conversation_id):
+                share, key = service.resolve_share(link, count_view=False)
+        return share, key
+
+    def flush_views(self) -> int:
+        """Write the page views counted in memory now (blocking: call it in a thread).
+
+        The REST API calls it before answering with view counts, so the owner always sees
+        every view. Returns how many views were written.
+        """
+        return self.views.flush()
+
+    def _start_view_flush(self) -> None:
+        self._view_flush_timer = None
+        self._view_flush_task = asyncio.ensure_future(self._flush_views_in_thread())
+
+    async def _flush_views_in_thread(self) -> None:
+        try:
+            await asyncio.to_thread(self.views.flush)
+        except Exception as exc:  # e.g. the database stayed locked: keep them, try again
+            self.log.warning("convshare: %d page views not written yet: %s", self.views.pending, exc)
+            if self._view_flush_timer is None:
+                self._view_flush_timer = asyncio.get_running_loop().call_later(
+                    VIEW_FLUSH_SECONDS, self._start_view_flush
+                )
+
+    def _live_check_due(self, conversation_id: str) -> bool:
+        """``False`` while the conversation's source was checked less than
+        ``live_check_interval`` seconds ago (or is being checked right now)."""
+        last = self._live_checked.get(conversation_id)
+        if last is not None and time.monotonic() - last < self.live_check_interval:
+            return False
+        lock = self._live_locks.get(conversation_id)
+        return lock is None or not lock.locked()
 
     def reset_live_check(self, conversation_id: str) -> None:
         """Forget when a conversation's source was last checked (it was just re-synced)."""

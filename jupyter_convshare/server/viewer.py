@@ -9,9 +9,12 @@ Every response (pages, files, errors, static files) carries the viewer's securit
 404/410 pages or a plain 500 page, never a traceback. The link never reaches the logs:
 :meth:`ViewerHandler.prepare` masks it in the request's path before anything logs it.
 
-Speed (DESIGN.md section 9): the page is rendered once per conversation version off the
-event loop and kept, with its gzip, in a bounded LRU; concurrent first requests for the
-same page wait for one render. The ZIP of all files is produced by :mod:`zipfile` in a
+Speed (DESIGN.md section 9): a page request checks the link (``ConvShareApp.check_link``:
+one indexed SQLite read, the view counted in memory) and serves the cached page or its
+gzip for the returned cache key; only a miss loads and decodes the conversation, and
+renders it once per version off the event loop, kept in a bounded LRU (concurrent first
+requests for the same page wait for one render). Files, ZIP and exports share one decoded
+copy per version. The ZIP of all files is produced by :mod:`zipfile` in a
 worker thread and streamed chunk by chunk, each chunk flushed and awaited, so neither the
 archive nor the event loop is held by one download.
 """
@@ -19,6 +22,8 @@ archive nor the event loop is held by one download.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import gzip
 import os
 import re
@@ -29,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterable
+from typing import Any, Callable, Hashable, Iterable, Iterator
 from urllib.parse import quote
 
 import jinja2
@@ -53,7 +58,7 @@ from ..core.render import (
     pygments_css,
     render_conversation,
 )
-from ..core.shares import ResolvedShare
+from ..core.shares import ResolvedShare, Share
 
 __all__ = [
     "SECURITY_HEADERS",
@@ -115,6 +120,13 @@ def content_security_policy(frame_ancestors: Iterable[str] = ()) -> str:
     sources = [s.strip() for s in frame_ancestors if s and s.strip() and not re.search(r"[;,\r\n]", s)]
     ancestors = " ".join(sources) if sources else "'none'"
     return f"{CSP_BASE}; frame-ancestors {ancestors}"
+
+
+@functools.lru_cache(maxsize=16)
+def _viewer_headers(frame_ancestors: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The viewer's headers for one ``frame_ancestors`` setting, computed once (not per
+    request)."""
+    return (("Content-Security-Policy", content_security_policy(frame_ancestors)), *SECURITY_HEADERS.items())
 
 
 _UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
@@ -251,6 +263,8 @@ class ViewerCache:
         self.views: RenderCache[str, RenderedConversation] = RenderCache(maxsize=32)
         self.pages: RenderCache[Hashable, _Body] = RenderCache(maxsize=32)
         self.qr: RenderCache[Hashable, _Body] = RenderCache(maxsize=256)
+        # Decoded conversations by cache key, for files, ZIP and exports (read-only use).
+        self.conversations: RenderCache[str, Conversation] = RenderCache(maxsize=8)
         self._inflight: dict[Hashable, asyncio.Future[_Body]] = {}
 
     async def page(self, key: Hashable, render: Callable[[], _Body]) -> _Body:
@@ -279,6 +293,19 @@ class ViewerCache:
 # -- handlers ---------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _http_errors() -> Iterator[None]:
+    """Store errors as the viewer's HTTP errors: 410 expired, 404 for all the rest."""
+    try:
+        yield
+    except Expired:
+        raise web.HTTPError(410) from None
+    except NotFound:
+        raise web.HTTPError(404) from None
+    except ConvShareError as exc:
+        raise web.HTTPError(exc.status) from None
+
+
 class ViewerHandler(JupyterHandler):
     """Base of the viewer routes: GET/HEAD only, security headers, HTML error pages."""
 
@@ -298,11 +325,18 @@ class ViewerHandler(JupyterHandler):
         return cache  # type: ignore[no-any-return]
 
     def set_default_headers(self) -> None:
-        """jupyter-server's defaults, then the viewer's headers override them."""
-        super().set_default_headers()
+        """The server's configured extra headers (``settings["headers"]``), then the
+        viewer's own, which override them.
+
+        jupyter-server's default Content-Security-Policy is not computed: the viewer's
+        replaces it on every response, and the viewer's headers are computed once per
+        ``frame_ancestors`` setting (this runs for every response and every error).
+        """
+        for name, value in self.settings.get("headers", {}).items():
+            if name.lower() != "content-security-policy":
+                self.set_header(name, value)
         app = self.settings.get("convshare_app")
-        self.set_header("Content-Security-Policy", content_security_policy(getattr(app, "frame_ancestors", ())))
-        for name, value in SECURITY_HEADERS.items():
+        for name, value in _viewer_headers(tuple(getattr(app, "frame_ancestors", ()))):
             self.set_header(name, value)
 
     def initialize(self) -> None:
@@ -348,20 +382,31 @@ class ViewerHandler(JupyterHandler):
             "js": url_path_join(base, "viewer.js"),
         }
 
-    async def resolve(self, link: str, *, count_view: bool = False) -> ResolvedShare:
-        """What ``link`` shows, through ``ConvShareApp.resolve_link``.
+    async def check(self, link: str, *, count_view: bool = False) -> tuple[Share, str]:
+        """``(share, cache_key)`` for ``link`` through ``ConvShareApp.check_link`` (no
+        document decoded; live sources re-synced when due).
 
         Raises:
             tornado.web.HTTPError: 404 (unknown, rotated, revoked, deleted) or 410 (expired).
         """
-        try:
-            return await self.convshare.resolve_link(link, count_view=count_view)  # type: ignore[no-any-return]
-        except Expired:
-            raise web.HTTPError(410) from None
-        except NotFound:
-            raise web.HTTPError(404) from None
-        except ConvShareError as exc:
-            raise web.HTTPError(exc.status) from None
+        with _http_errors():
+            return await self.convshare.check_link(link, count_view=count_view)  # type: ignore[no-any-return]
+
+    async def shared(self, link: str) -> tuple[Share, Conversation]:
+        """The share and the conversation ``link`` shows, decoded once per version.
+
+        Raises:
+            tornado.web.HTTPError: 404 or 410 as :meth:`check`.
+        """
+        share, key = await self.check(link)
+        conversation = self.viewer_cache.conversations.get(key)
+        if conversation is None:
+            with _http_errors():
+                conversation, loaded_key = await asyncio.to_thread(
+                    self.settings["convshare_service"].load_shared_conversation, share
+                )
+            self.viewer_cache.conversations.put(loaded_key, conversation)
+        return share, conversation
 
     def write_body(self, body: _Body) -> None:
         """Finish with ``body``, gzipped when the client accepts gzip."""
@@ -404,24 +449,23 @@ class PageHandler(ViewerHandler):
         await self._page(link, count_view=False)
 
     async def _page(self, link: str, *, count_view: bool) -> None:
-        resolved = await self.resolve(link, count_view=count_view)
-        share = resolved.share
+        # The hot path: link check (one indexed read), then the cached page and its gzip.
+        # Only a cache miss loads and decodes the conversation, in a worker thread.
+        share, cache_key = await self.check(link, count_view=count_view)
         share_url = self.convshare.share_url(link, self.request)
-        key = (
-            resolved.cache_key,
-            link,
-            share_url,
-            share.mode,
-            share.expires_at,
-            share.created_at,
-            share.snapshot_at,
-            self.base_url,
-        )
-        body = await self.viewer_cache.page(key, lambda: self._render(resolved, link, share_url))
+        # The page holds the share URL (host, base_url and link) besides the content.
+        key = (cache_key, share_url, self.base_url)
+        cache = self.viewer_cache
+        body = cache.pages.get(key)
+        if body is None:
+            with _http_errors():
+                body = await cache.page(key, lambda: self._render(link, share_url))
         self.write_body(body)
 
-    def _render(self, resolved: ResolvedShare, link: str, share_url: str) -> _Body:
-        """Render the page (runs in a worker thread)."""
+    def _render(self, link: str, share_url: str) -> _Body:
+        """Load and render the page (runs in a worker thread, on a cache miss only)."""
+        # The share, its content and its key from one statement: consistent together.
+        resolved: ResolvedShare = self.settings["convshare_service"].resolve(link, count_view=False)
         view = self.viewer_cache.views.get_or_compute(
             resolved.cache_key, lambda: render_conversation(viewer_copy(resolved.conversation))
         )
@@ -458,9 +502,9 @@ class PageHandler(ViewerHandler):
         return _body(html.encode("utf-8"), "text/html; charset=UTF-8")
 
 
-def _attachment_file(resolved: ResolvedShare, attachment_id: str, service: Any) -> tuple[str, str, str | None]:
+def _attachment_file(conversation: Conversation, attachment_id: str, service: Any) -> tuple[str, str, str | None]:
     """``(blob path, file name, media type)`` of a downloadable attachment, else NotFound."""
-    att = resolved.conversation.attachments.get(attachment_id)
+    att = conversation.attachments.get(attachment_id)
     if att is None or not att.available or not att.sha256:
         raise NotFound("no such file")
     path = service.blob_path(att.sha256)
@@ -481,10 +525,10 @@ class FileHandler(ViewerHandler):
         await self._file(link, attachment_id, include_body=False)
 
     async def _file(self, link: str, attachment_id: str, *, include_body: bool) -> None:
-        resolved = await self.resolve(link)
+        _share, conversation = await self.shared(link)
         service = self.settings["convshare_service"]
         try:
-            path, name, mime = await asyncio.to_thread(_attachment_file, resolved, attachment_id, service)
+            path, name, mime = await asyncio.to_thread(_attachment_file, conversation, attachment_id, service)
             size = await asyncio.to_thread(os.path.getsize, path)
         except (NotFound, OSError):
             raise web.HTTPError(404) from None
@@ -560,9 +604,8 @@ class ZipHandler(ViewerHandler):
         await self._zip(link, include_body=False)
 
     async def _zip(self, link: str, *, include_body: bool) -> None:
-        resolved = await self.resolve(link)
+        share, conv = await self.shared(link)
         service = self.settings["convshare_service"]
-        conv = resolved.conversation
         files: list[tuple[str, str]] = []
         for att in conv.attachments.values():
             if not (att.available and att.sha256):
@@ -580,7 +623,7 @@ class ZipHandler(ViewerHandler):
             self.finish()
             return
         try:
-            await self._stream(entries, _zip_time(conv.updated_at or resolved.share.updated_at))
+            await self._stream(entries, _zip_time(conv.updated_at or share.updated_at))
         except (StreamClosedError, _Cancelled):
             return
         self.finish()
@@ -649,16 +692,16 @@ class ExportHandler(ViewerHandler):
     async def _export(self, link: str, fmt: str, *, include_body: bool) -> None:
         if fmt not in EXPORT_FORMATS:
             raise web.HTTPError(404)
-        resolved = await self.resolve(link)
+        _share, conversation = await self.shared(link)
         export_format = EXPORT_FORMATS[fmt]
-        title = safe_filename(resolved.conversation.title, "conversation")
+        title = safe_filename(conversation.title, "conversation")
         self.set_header("Content-Type", export_format.media_type)
         self.set_header("Content-Disposition", content_disposition(title + export_format.extension))
         self.set_header("Content-Security-Policy", ATTACHMENT_CSP)
         if not include_body:
             self.finish()
             return
-        data = await asyncio.to_thread(_export_bytes, resolved.conversation, fmt)
+        data = await asyncio.to_thread(_export_bytes, conversation, fmt)
         self.finish(data)
 
 
@@ -672,7 +715,7 @@ class QRHandler(ViewerHandler):
     @allow_unauthenticated
     async def get(self, link: str, kind: str) -> None:
         """The QR image (not a download: the page shows it)."""
-        await self.resolve(link)
+        await self.check(link)
         url = self.convshare.share_url(link, self.request)
         key = (kind, url)
         body = self.viewer_cache.qr.get(key)
