@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import getpass
+import io
 import json
+import logging
 from pathlib import Path
 
 import pytest
 from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
 from jupyter_convshare.core.shares import ShareService
-from jupyter_convshare.server.app import ConvShareApp
+from jupyter_convshare.server.app import ConvShareApp, lean_viewer_log_function
 
 
 def _request(host: str) -> HTTPServerRequest:
@@ -143,3 +145,45 @@ async def test_request_logs_never_show_a_link_secret(jp_fetch, caplog):
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "convshare/s/[link]" in logged
     assert link not in logged
+
+
+class _Answered:
+    """What the log function reads of a finished viewer request."""
+
+    convshare_lean_log = True
+
+    def __init__(self, log: logging.Logger, status: int) -> None:
+        self.log = log
+        self.status = status
+
+    def get_status(self) -> int:
+        return self.status
+
+
+def _logger(name: str, handler_level: int) -> logging.Logger:
+    logger = logging.getLogger(f"convshare-test.{name}")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    handler = logging.StreamHandler(io.StringIO())
+    handler.setLevel(handler_level)
+    logger.handlers = [handler]
+    return logger
+
+
+def test_a_viewer_success_is_not_logged_when_no_handler_shows_debug():
+    # Given jupyter-server's usual logger: DEBUG records pass, its handler shows WARN and up
+    logged: list[int] = []
+    log = lean_viewer_log_function(lambda h: logged.append(h.get_status()), record_metrics=False)
+    quiet = _logger("quiet", logging.WARNING)
+    # When viewer requests end with 200 and 404
+    log(_Answered(quiet, 200))
+    log(_Answered(quiet, 404))
+    # Then only the error goes through the full request log
+    assert logged == [404]
+
+
+def test_a_viewer_success_is_logged_when_debug_is_shown():
+    logged: list[int] = []
+    log = lean_viewer_log_function(lambda h: logged.append(h.get_status()), record_metrics=False)
+    log(_Answered(_logger("debug", logging.DEBUG), 200))
+    assert logged == [200]

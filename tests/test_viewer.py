@@ -612,3 +612,16 @@ async def test_xss_payloads_in_every_field_never_become_live_markup(fetch, share
     # the payload text itself is still visible, as text
     text = "".join(page.text)
     assert "window.__pwned=1" in text and f"U{XSS}" in text and f"T{XSS}" in text
+
+
+async def test_a_foreign_host_header_is_refused_every_time(fetch, share):
+    # Given a page already served to a local host (DNS-rebinding check, as jupyter-server)
+    link = share(demo_conversation()).link
+    assert (await fetch("convshare", "s", link)).code == 200
+    # When a page is asked for under a foreign Host header, again and again
+    codes = [
+        (await fetch("convshare", "s", link, headers={"Host": "evil.example.org"})).code for _ in range(2)
+    ]
+    # Then it is refused each time, while the local host still gets the page
+    assert codes == [403, 403]
+    assert (await fetch("convshare", "s", link)).code == 200

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
 from jupyter_server.utils import url_path_join
@@ -32,11 +33,56 @@ from ..core.shares import EXPIRY_PRESETS, ResolvedShare, Share, ShareService, Vi
 from . import sources
 from .base import link_redacting_log_function
 
+try:  # jupyter-server's request-duration metric (absent in some versions)
+    from jupyter_server.prometheus.log_functions import prometheus_log_method
+except ImportError:  # pragma: no cover
+    prometheus_log_method = None  # type: ignore[assignment]
+
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 
 VIEW_FLUSH_SECONDS = 1.0
 """Page views are counted in memory and written at most this many seconds later."""
+
+
+def _shows_debug(logger: logging.Logger) -> bool:
+    """``True`` when a DEBUG record of ``logger`` would reach at least one handler."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return False
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(h.level <= logging.DEBUG for h in current.handlers):
+            return True
+        if not current.propagate:
+            return False
+        current = current.parent
+    return False
+
+
+def lean_viewer_log_function(
+    log_function: Callable[[Any], None], record_metrics: bool = True
+) -> Callable[[Any], None]:
+    """Wrap tornado's ``log_function`` so that a viewer's successful response costs less.
+
+    jupyter-server logs every successful request at DEBUG level, and its server logger
+    usually lets DEBUG records through to handlers that then drop them: each viewer page
+    paid for a formatted message and a log record nobody sees (DESIGN.md section 9: keep
+    the public route lean). For a handler marked ``convshare_lean_log`` that answered
+    below 400, the full log line is written only when some handler would show it; the
+    request-duration metric (prometheus) is still recorded when the server records them.
+    Errors and every other handler are logged as before.
+    """
+
+    def log_request(handler: Any) -> None:
+        if getattr(handler, "convshare_lean_log", False) and handler.get_status() < 400:
+            if _shows_debug(handler.log):
+                log_function(handler)
+            elif record_metrics and prometheus_log_method is not None:
+                prometheus_log_method(handler)
+            return
+        log_function(handler)
+
+    return log_request
 
 
 class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
@@ -175,9 +221,10 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         self.settings.update({"convshare_app": self, "convshare_service": self.service})
         log_function = self.settings.get("log_function")
         if log_function is not None and not getattr(log_function, "_convshare_redacting", False):
-            redacting = link_redacting_log_function(log_function)
-            redacting._convshare_redacting = True  # type: ignore[attr-defined]
-            self.settings["log_function"] = redacting
+            record_metrics = bool(getattr(self.serverapp, "record_http_request_metrics", True))
+            wrapped = lean_viewer_log_function(link_redacting_log_function(log_function), record_metrics)
+            wrapped._convshare_redacting = True  # type: ignore[attr-defined]
+            self.settings["log_function"] = wrapped
         self.log.info("convshare: store in %s; links owned by %r", self.store_dir, self.owner)
 
     def initialize_templates(self) -> None:

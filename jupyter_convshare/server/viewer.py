@@ -310,6 +310,7 @@ class ViewerHandler(JupyterHandler):
     """Base of the viewer routes: GET/HEAD only, security headers, HTML error pages."""
 
     SUPPORTED_METHODS = ("GET", "HEAD")  # type: ignore[assignment]
+    convshare_lean_log = True  # see server.app.lean_viewer_log_function
 
     @property
     def convshare(self) -> Any:
@@ -358,8 +359,16 @@ class ViewerHandler(JupyterHandler):
         still ``@allow_unauthenticated``, so jupyter-server's handler audit passes.
         """
         self.current_user = self._jupyter_current_user = None
-        if not self.check_host():
-            raise web.HTTPError(403)
+        # check_host parses the Host header (regex, ipaddress) on every request: remember
+        # the hosts it allowed (a bounded set, so forged Host headers cannot grow it;
+        # refused hosts are checked, and logged, every time).
+        host = self.request.host
+        allowed: dict[str, bool] = self.settings.setdefault("convshare_allowed_hosts", {})
+        if host not in allowed:
+            if not self.check_host():
+                raise web.HTTPError(403)
+            if len(allowed) < 64:
+                allowed[host] = True
 
     def compute_etag(self) -> str | None:
         """No ETag: responses are ``no-store`` and hashing large pages costs time."""
@@ -451,13 +460,17 @@ class PageHandler(ViewerHandler):
     async def _page(self, link: str, *, count_view: bool) -> None:
         # The hot path: link check (one indexed read), then the cached page and its gzip.
         # Only a cache miss loads and decodes the conversation, in a worker thread.
-        share, cache_key = await self.check(link, count_view=count_view)
-        share_url = self.convshare.share_url(link, self.request)
-        # The page holds the share URL (host, base_url and link) besides the content.
-        key = (cache_key, share_url, self.base_url)
+        app = self.convshare
+        _share, cache_key = await self.check(link, count_view=count_view)
+        request = self.request
+        # The page holds the link and its share URL (public_url, or the request's scheme
+        # and host, and base_url) besides the content: all in the key, the URL built on
+        # a miss only.
+        key = (cache_key, link, app.public_url, request.protocol, request.host, self.base_url)
         cache = self.viewer_cache
         body = cache.pages.get(key)
         if body is None:
+            share_url = app.share_url(link, request)
             with _http_errors():
                 body = await cache.page(key, lambda: self._render(link, share_url))
         self.write_body(body)
