@@ -24,7 +24,7 @@ from tornado.httpclient import HTTPResponse
 
 from jupyter_convshare.core.model import Attachment, Conversation, Message, Part, Participant, SourceInfo
 from jupyter_convshare.core.qr import qr_svg
-from jupyter_convshare.server.viewer import content_disposition, safe_filename, zip_entry_names
+from jupyter_convshare.server.viewer import content_disposition, safe_filename, zip_compression, zip_entry_names
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -486,6 +486,52 @@ async def test_large_files_stream_intact_in_many_chunks(fetch, share):
     # Then every byte arrives
     assert single.body == big and single.headers["Content-Length"] == str(len(big))
     assert archive.read("big.bin") == big and archive.read("big.txt") == text
+
+
+async def test_download_all_stores_compressed_files_and_deflates_the_rest(fetch, share):
+    # Given a PNG, random bytes without a media type, a Parquet file, text and a tiny text
+    noise = random.Random(3).randbytes(300_000)
+    text = b"name,value\n" + b"alpha,1\n" * 40_000
+    conv = Conversation(id="mixed", title="Mixed", source=SourceInfo(format="convshare"))
+    files = {
+        "plot": ("plot.png", "image/png", PNG + noise[:1000]),
+        "noise": ("noise.bin", None, noise),
+        "table": ("table.parquet", "application/vnd.apache.parquet", b"PAR1" * 5000),
+        "data": ("data.csv", "text/csv", text),
+        "tiny": ("a.txt", "text/plain", b"x"),
+    }
+    for aid, (name, mime, _) in files.items():
+        conv.attachments[aid] = Attachment(id=aid, name=name, mime_type=mime)
+    link = share(conv, {aid: data for aid, (_, _, data) in files.items()}).link
+    # When everything is downloaded as one ZIP
+    archive = zipfile.ZipFile(io.BytesIO((await fetch("convshare", "s", link, "files.zip")).body))
+    methods = {info.filename: info.compress_type for info in archive.infolist()}
+    # Then compressed formats and incompressible bytes are stored, compressible text deflated
+    assert methods == {
+        "plot.png": zipfile.ZIP_STORED,
+        "noise.bin": zipfile.ZIP_STORED,
+        "table.parquet": zipfile.ZIP_STORED,
+        "data.csv": zipfile.ZIP_DEFLATED,
+        "a.txt": zipfile.ZIP_STORED,
+    }
+    # And every entry is intact
+    assert archive.testzip() is None
+    assert {n: archive.read(n) for n in methods} == {name: data for name, _, data in files.values()}
+
+
+def test_zip_compression_unit():
+    text = b"the same words again and again " * 3000
+    noise = random.Random(5).randbytes(65536)
+    assert zip_compression("photo.jpg", "image/jpeg", text) == zipfile.ZIP_STORED  # the type decides
+    assert zip_compression("clip", "video/mp4", text) == zipfile.ZIP_STORED
+    assert zip_compression("deck", "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                           text) == zipfile.ZIP_STORED  # fmt: skip
+    assert zip_compression("archive.tar.gz", None, text) == zipfile.ZIP_STORED  # no type: the extension
+    assert zip_compression("drawing.svg", "image/svg+xml", text) == zipfile.ZIP_DEFLATED
+    assert zip_compression("sound.wav", "audio/wav", text) == zipfile.ZIP_DEFLATED  # PCM: sampled
+    assert zip_compression("notes.md", "text/markdown", text) == zipfile.ZIP_DEFLATED
+    assert zip_compression("notes.md", "text/markdown", noise) == zipfile.ZIP_STORED  # the sample decides
+    assert zip_compression("empty.txt", None, b"") == zipfile.ZIP_STORED
 
 
 def test_zip_entry_names_unit():

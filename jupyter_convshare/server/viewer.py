@@ -30,6 +30,7 @@ import re
 import threading
 import unicodedata
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -67,6 +68,7 @@ __all__ = [
     "content_security_policy",
     "default_handlers",
     "safe_filename",
+    "zip_compression",
     "zip_entry_names",
 ]
 
@@ -568,6 +570,83 @@ class FileHandler(ViewerHandler):
         self.finish()
 
 
+ZIP_SAMPLE_BYTES = 64 * 1024
+"""How much of a file is test-compressed to decide whether deflating it is worth it."""
+
+ZIP_DEFLATE_LEVEL = 1
+"""zlib level of deflated ZIP entries: level 1 gets most of the gain at several times the speed."""
+
+_COMPRESSED_MEDIA_TYPES = frozenset(
+    {
+        "image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/heic",
+        "image/heif", "image/jxl", "image/jp2",
+        "application/zip", "application/gzip", "application/x-gzip", "application/x-bzip2",
+        "application/x-xz", "application/x-7z-compressed", "application/vnd.rar",
+        "application/x-rar-compressed", "application/zstd", "application/x-zstd",
+        "application/pdf", "application/vnd.apache.parquet", "application/x-parquet",
+        "application/epub+zip", "application/java-archive", "application/x-ipynb+zip",
+    }
+)  # fmt: skip
+_COMPRESSED_MEDIA_PREFIXES = (
+    "video/",
+    "audio/",
+    "application/vnd.openxmlformats-officedocument.",  # docx, xlsx, pptx: ZIP files
+    "application/vnd.oasis.opendocument.",  # odt, ods, odp: ZIP files
+)
+_UNCOMPRESSED_AUDIO = frozenset({"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/aiff", "audio/x-aiff"})
+_COMPRESSED_EXTENSIONS = frozenset(
+    {
+        "png", "jpg", "jpeg", "gif", "webp", "avif", "heic", "heif", "jxl",
+        "zip", "gz", "tgz", "bz2", "xz", "7z", "rar", "zst", "whl", "jar", "epub",
+        "parquet", "pdf", "docx", "xlsx", "pptx", "odt", "ods", "odp",
+        "mp3", "m4a", "aac", "ogg", "oga", "opus", "flac", "mp4", "m4v", "mov", "webm", "mkv", "avi",
+    }
+)  # fmt: skip
+
+
+def zip_compression(name: str, media_type: str | None, sample: bytes) -> int:
+    """The ZIP method for one entry: :data:`zipfile.ZIP_STORED` or :data:`zipfile.ZIP_DEFLATED`.
+
+    Deflating bytes that are compressed already costs CPU (about 30x the time of storing
+    them, measured in ``benchmarks/bench_zip.py``) for no gain, so an entry is stored
+    when its media type (or, without one, its file extension) is a compressed format
+    (images such as PNG/JPEG/WebP, audio and video, ZIP/gzip/7z..., Parquet, PDF, office
+    documents), or when deflating ``sample`` (the first :data:`ZIP_SAMPLE_BYTES` of the
+    file) saves less than 10 %. Everything else is deflated (level
+    :data:`ZIP_DEFLATE_LEVEL`).
+
+    Args:
+        name: the entry's file name (its extension is used without a media type).
+        media_type: the attachment's media type, or ``None``.
+        sample: the first bytes of the file.
+    """
+    media = (media_type or "").split(";")[0].strip().lower()
+    if media:
+        if media in _COMPRESSED_MEDIA_TYPES:
+            return zipfile.ZIP_STORED
+        if media.startswith(_COMPRESSED_MEDIA_PREFIXES) and media not in _UNCOMPRESSED_AUDIO:
+            return zipfile.ZIP_STORED
+    else:
+        _stem, dot, extension = name.rpartition(".")
+        if dot and extension.lower() in _COMPRESSED_EXTENSIONS:
+            return zipfile.ZIP_STORED
+    if not sample:
+        return zipfile.ZIP_STORED  # an empty file: nothing to deflate
+    if len(zlib.compress(sample, ZIP_DEFLATE_LEVEL)) > len(sample) * 0.9:
+        return zipfile.ZIP_STORED
+    return zipfile.ZIP_DEFLATED
+
+
+def _set_compress_level(info: zipfile.ZipInfo, level: int) -> None:
+    # ZipFile.open(ZipInfo, "w") takes the level from the ZipInfo, not from the archive
+    # (without this it deflates at zlib's default, level 6): a public attribute since
+    # Python 3.13, private before.
+    if hasattr(zipfile.ZipInfo, "compress_level"):
+        info.compress_level = level  # type: ignore[attr-defined]
+    else:
+        info._compresslevel = level  # type: ignore[attr-defined]
+
+
 class _Cancelled(Exception):
     """The client went away: stop writing the ZIP."""
 
@@ -581,11 +660,16 @@ class _QueueWriter:
         self._buffer = bytearray()
 
     def write(self, data: bytes) -> int:
+        size = len(data)
+        if not self._buffer and size >= CHUNK_BYTES:
+            # A whole chunk (stored entries write the file's own chunks): no copying.
+            self._put(bytes(data))
+            return size
         self._buffer += data
         if len(self._buffer) >= CHUNK_BYTES:
             self._put(bytes(self._buffer))
             self._buffer.clear()
-        return len(data)
+        return size
 
     def flush(self) -> None:
         if self._buffer:
@@ -619,15 +703,17 @@ class ZipHandler(ViewerHandler):
     async def _zip(self, link: str, *, include_body: bool) -> None:
         share, conv = await self.shared(link)
         service = self.settings["convshare_service"]
-        files: list[tuple[str, str]] = []
+        files: list[tuple[str, str, str | None]] = []
         for att in conv.attachments.values():
             if not (att.available and att.sha256):
                 continue
             try:
-                files.append((att.name, str(await asyncio.to_thread(service.blob_path, att.sha256))))
+                path = str(await asyncio.to_thread(service.blob_path, att.sha256))
             except NotFound:
                 continue
-        entries = list(zip(zip_entry_names(name for name, _ in files), (path for _, path in files)))
+            files.append((att.name, path, att.mime_type))
+        names = zip_entry_names(name for name, _, _ in files)
+        entries = [(arcname, path, mime) for arcname, (_, path, mime) in zip(names, files)]
         self.set_header("Content-Type", "application/zip")
         title = safe_filename(conv.title, "conversation")
         self.set_header("Content-Disposition", content_disposition(f"{title} files.zip", "files.zip"))
@@ -641,7 +727,9 @@ class ZipHandler(ViewerHandler):
             return
         self.finish()
 
-    async def _stream(self, entries: list[tuple[str, str]], date_time: tuple[int, int, int, int, int, int]) -> None:
+    async def _stream(
+        self, entries: list[tuple[str, str, str | None]], date_time: tuple[int, int, int, int, int, int]
+    ) -> None:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=ZIP_QUEUE_CHUNKS)
         cancelled = threading.Event()
@@ -654,15 +742,20 @@ class ZipHandler(ViewerHandler):
         def produce() -> None:
             try:
                 writer = _QueueWriter(put)
-                with zipfile.ZipFile(writer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-                    for arcname, path in entries:
-                        info = zipfile.ZipInfo(arcname, date_time=date_time)
-                        info.compress_type = zipfile.ZIP_DEFLATED
-                        info.external_attr = 0o644 << 16
-                        info.file_size = os.path.getsize(path)  # lets zipfile pick zip64 when needed
-                        with open(path, "rb") as src, archive.open(info, "w") as dst:
-                            while chunk := src.read(CHUNK_BYTES):
-                                dst.write(chunk)
+                with zipfile.ZipFile(writer, "w") as archive:
+                    for arcname, path, mime in entries:
+                        with open(path, "rb") as src:
+                            first = src.read(CHUNK_BYTES)
+                            info = zipfile.ZipInfo(arcname, date_time=date_time)
+                            info.compress_type = zip_compression(arcname, mime, first[:ZIP_SAMPLE_BYTES])
+                            _set_compress_level(info, ZIP_DEFLATE_LEVEL)
+                            info.external_attr = 0o644 << 16
+                            info.file_size = os.fstat(src.fileno()).st_size  # lets zipfile pick zip64
+                            with archive.open(info, "w") as dst:
+                                chunk = first
+                                while chunk:
+                                    dst.write(chunk)
+                                    chunk = src.read(CHUNK_BYTES)
                 writer.flush()
                 put(None)
             except _Cancelled:
