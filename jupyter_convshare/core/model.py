@@ -410,19 +410,68 @@ def _default_of(f: dataclasses.Field[Any]) -> Any:
     return dataclasses.MISSING
 
 
+@dataclass(frozen=True)
+class _FieldSpec:
+    """What (de)serialising one dataclass field needs, computed once per class.
+
+    ``default`` is the field's default (a factory's value made once: only compared
+    with, never handed out), or ``MISSING``; ``nested`` the dataclass of its values.
+    """
+
+    name: str
+    default: Any
+    is_time: bool
+    nested: type | None
+
+
+_FIELD_SPECS: dict[type, tuple[_FieldSpec, ...]] = {}
+_FIELD_INDEX: dict[type, dict[str, _FieldSpec]] = {}
+
+
+def _specs(cls: type) -> tuple[_FieldSpec, ...]:
+    # dataclasses.fields() builds a tuple on every call: it was the largest single cost
+    # of decoding a conversation (one call per message and part).
+    specs = _FIELD_SPECS.get(cls)
+    if specs is None:
+        specs = tuple(
+            _FieldSpec(f.name, _default_of(f), f.name in _DATETIME_FIELDS, _NESTED.get((cls, f.name)))
+            for f in dataclasses.fields(cls)
+        )
+        _FIELD_INDEX[cls] = {spec.name: spec for spec in specs}
+        _FIELD_SPECS[cls] = specs
+    return specs
+
+
+def _index(cls: type) -> dict[str, _FieldSpec]:
+    index = _FIELD_INDEX.get(cls)
+    if index is None:
+        _specs(cls)
+        index = _FIELD_INDEX[cls]
+    return index
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _to_json(obj: Any) -> Any:
     """Dataclass -> dict, leaving out fields equal to their default (compact, stable)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+    cls = type(obj)
+    if cls in _SCALARS:  # most values: answered before any dataclass check
+        return obj
+    specs = _FIELD_SPECS.get(cls)
+    if specs is None and dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        specs = _specs(cls)
+    if specs is not None:
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            default = _default_of(f)
+        for spec in specs:
+            value = getattr(obj, spec.name)
+            default = spec.default
             if default is not dataclasses.MISSING and value == default:
                 continue
-            if f.name in _DATETIME_FIELDS:
-                out[f.name] = format_time(value)
+            if spec.is_time:
+                out[spec.name] = format_time(value)
             else:
-                out[f.name] = _to_json(value)
+                out[spec.name] = _to_json(value)
         return out
     if isinstance(obj, dict):
         return {k: _to_json(v) for k, v in obj.items()}
@@ -436,14 +485,15 @@ def _to_json(obj: Any) -> Any:
 def _from_json(cls: type[_T], data: dict[str, Any]) -> _T:
     if not isinstance(data, dict):
         raise TypeError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = set(data) - names
-    if unknown:
-        raise ValueError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}")
+    index = _index(cls)
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
-        nested = _NESTED.get((cls, name))
-        if name in _DATETIME_FIELDS:
+        spec = index.get(name)
+        if spec is None:
+            unknown = sorted(k for k in data if k not in index)
+            raise ValueError(f"{cls.__name__}: unknown field(s) {unknown}")
+        nested = spec.nested
+        if spec.is_time:
             value = parse_time(value)
         elif nested is not None and value is not None:
             if isinstance(value, dict) and cls is not Message:
