@@ -126,6 +126,21 @@ async def test_sharing_the_same_path_again_returns_the_existing_share(api, chat_
     assert again["expires_at"] == first["expires_at"]
 
 
+async def test_sharing_again_after_expiry_gives_a_new_link(api, chat_path, fixed_clock):
+    # Given a share whose link has expired
+    first = await create_share(api, path=chat_path, expires="1h")
+    fixed_clock["t"] = NOW + timedelta(hours=2)
+    # When the same file is shared again
+    response = await api("POST", "shares", body={"path": chat_path})
+    # Then a new share and link come back with 201, and the dead one is not listed
+    assert response.code == 201
+    again = body_json(response)
+    assert again["created"] is True
+    assert again["share_id"] != first["share_id"] and again["url"] != first["url"]
+    listed = body_json(await api("GET", "shares"))["shares"]
+    assert [s["share_id"] for s in listed] == [again["share_id"]]
+
+
 async def test_resharing_a_path_resyncs_the_stored_conversation(api, chat_path, jp_root_dir, service, convshare_app):
     first = await create_share(api, path=chat_path)
     document = two_message_chat()

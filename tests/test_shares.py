@@ -838,3 +838,26 @@ def test_a_failed_flush_keeps_the_views_for_the_next_one(store_dir, clock):
     assert counter.pending == 4 and counter.flush() == 4
     assert svc.get_share("alice", share.share_id).view_count == 4
     svc.close()
+
+
+def test_sharing_again_after_expiry_gives_a_fresh_link(svc, clock):
+    # Given a share that has expired
+    old = shared(svc, expires="1h")
+    clock.now = T0 + timedelta(hours=2)
+    # When the conversation is shared again
+    new, created = svc.create_share("alice", "conv-1", expires="7d")
+    # Then a new share with a new link is created and the dead one is gone
+    assert created is True
+    assert new.share_id != old.share_id and new.link != old.link
+    assert new.expires_at == clock.now + timedelta(days=7)
+    assert [s.share_id for s in svc.list_shares("alice")] == [new.share_id]
+    assert svc.resolve(new.link).share.share_id == new.share_id
+    with pytest.raises(NotFound):
+        svc.resolve(old.link)
+
+
+def test_sharing_again_before_expiry_keeps_the_link(svc, clock):
+    old = shared(svc, expires="1h")
+    clock.now = T0 + timedelta(minutes=59)
+    again, created = svc.create_share("alice", "conv-1")
+    assert created is False and again.link == old.link

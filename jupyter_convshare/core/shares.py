@@ -414,8 +414,10 @@ class ShareService:
     ) -> tuple[Share, bool]:
         """Share a conversation; returns ``(share, created)``.
 
-        When the conversation already has a share of ``owner``'s, that share is returned
-        unchanged with ``created=False`` ("already shared shows the existing link").
+        When the conversation already has a live (unexpired) share of ``owner``'s, that
+        share is returned unchanged with ``created=False`` ("already shared shows the
+        existing link"). An expired one is not handed back: it is deleted and a fresh
+        share with a new link is created, in the same write transaction.
 
         Raises:
             NotFound: no such conversation; InvalidRequest: bad ``expires`` or ``mode``.
@@ -431,6 +433,10 @@ class ShareService:
             if conversation is None or not access.can_manage_conversation(owner, conversation):
                 raise _conversation_not_found()
             existing = tx.find_share(owner, conversation_id)
+            while existing is not None and _is_expired(existing.expires_at, now):
+                # A dead link is no answer to "share this": replace it (its link now 404s).
+                tx.delete_share(existing.share_id)
+                existing = tx.find_share(owner, conversation_id)
             if existing is not None:
                 return self._share(existing), False
             tx.insert_share(
