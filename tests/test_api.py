@@ -88,6 +88,21 @@ async def test_info_describes_the_server(api, convshare_app):
     assert set(info["export_formats"]) >= {"json", "csv", "parquet", "md"}
 
 
+async def test_info_gives_the_version_and_the_contents_root(api, jp_root_dir):
+    # A notebook client turns a local file path into a root-relative one with root_dir
+    from jupyter_convshare import __version__
+
+    info = body_json(await api("GET", "info"))
+    assert info["version"] == __version__
+    assert info["root_dir"] == str(jp_root_dir.resolve())
+
+
+async def test_info_needs_authentication(jp_fetch):
+    # The contents root is the owner's business: no token, no answer
+    response = await jp_fetch("convshare", "api", "info", headers={"Authorization": ""}, raise_error=False)
+    assert response.code == 403
+
+
 async def test_api_answers_are_not_cached(api):
     # The answers carry secret links: no shared cache may keep them
     response = await api("GET", "shares")

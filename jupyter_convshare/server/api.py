@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import posixpath
 import re
 import unicodedata
@@ -347,20 +348,38 @@ def _one_source(body: dict[str, Any], keys: tuple[str, ...]) -> str:
     return given[0]
 
 
+def _root_dir(app: Any) -> str | None:
+    """The absolute path of the server's contents root (the contents manager's, else the
+    server's ``root_dir``), or ``None`` when the server has none."""
+    serverapp = app.serverapp
+    if serverapp is None:
+        return None
+    root = getattr(serverapp.contents_manager, "root_dir", None) or serverapp.root_dir
+    return os.path.abspath(os.path.expanduser(root)) if root else None
+
+
 class InfoHandler(_Base):
     """``GET convshare/api/info``: what a client needs to build a share dialog."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        """``{"version", "owner", "default_expires", "expiry_presets", "allow_never_expires",
-        "modes", "export_formats", "max_attachment_bytes", "max_import_bytes", "public_url"}``."""
+        """``{"version", "owner", "root_dir", "default_expires", "expiry_presets",
+        "allow_never_expires", "modes", "export_formats", "max_attachment_bytes",
+        "max_import_bytes", "public_url"}``.
+
+        ``version`` is the jupyter-convshare version; ``root_dir`` the absolute path of the
+        server's contents root (where the paths of ``{"path": ...}`` shares start), so a
+        notebook client can turn a local file path into one (only authenticated callers
+        see it).
+        """
         app = self.convshare
         presets = [p for p in EXPIRY_PRESETS if p != "never" or app.allow_never_expires]
         self.write_json(
             {
                 "version": __version__,
                 "owner": app.owner,
+                "root_dir": _root_dir(app),
                 "default_expires": app.default_expires,
                 "expiry_presets": presets,
                 "allow_never_expires": app.allow_never_expires,
