@@ -31,6 +31,7 @@ import re
 import sqlite3
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -664,6 +665,32 @@ class SQLiteSession:
         self.db.execute("DELETE FROM snapshots WHERE share_id = ?", [share_id])
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode = WAL``, waiting (up to the busy timeout) for another process.
+
+    Switching a new database to WAL needs an exclusive lock, and SQLite answers "database
+    is locked" at once, without its busy handler, when another connection is switching it
+    at the same moment (two servers starting together). WAL is then set by the other
+    process: retry until this connection sees it.
+
+    Raises:
+        sqlite3.OperationalError: still locked after :data:`BUSY_TIMEOUT_MS`, or another error.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        else:
+            if str(mode).lower() == "wal":
+                return
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError(f"could not switch the database to WAL (mode {mode!r})")
+        time.sleep(0.005)
+
+
 class _Local(threading.local):
     db: sqlite_utils.Database | None = None
     pid: int = 0
@@ -707,7 +734,7 @@ class SQLiteStore:
             check_same_thread=False,  # used by one thread; closed from any in close()
         )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(conn)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
         with self._lock:
