@@ -334,3 +334,15 @@ def test_a_batch_of_views_adds_up_and_never_moves_the_last_access_back(store):
     with store.read() as session:
         share = session.get_share("s")
     assert share is not None and share.view_count == 7 and share.last_accessed_at == t2
+
+
+def test_stored_times_parse_to_aware_utc_in_every_form():
+    from datetime import datetime, timedelta, timezone
+
+    from jupyter_convshare.core.store import parse_stored_time
+
+    t = datetime(2030, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+    assert parse_stored_time("2030-01-02T03:04:05.000006Z") == t
+    assert parse_stored_time("2030-01-02T04:04:05.000006+01:00") == t  # not the canonical form
+    assert parse_stored_time("2030-01-02T03:04:05.000006").utcoffset() == timedelta(0)  # type: ignore[union-attr]
+    assert parse_stored_time(None) is None
