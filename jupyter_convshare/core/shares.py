@@ -686,6 +686,8 @@ class ShareService:
 
     def _now(self) -> datetime:
         now = self.clock()
+        if now.tzinfo is timezone.utc:  # the usual clock (utcnow): nothing to check or convert
+            return now
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("ShareService.clock must return an aware datetime")
         return now.astimezone(timezone.utc)
