@@ -45,6 +45,14 @@ ROUTES = [
     ("POST", "shares/{share_id}/snapshot"),
     ("GET", "shares/{share_id}/qr.svg"),
     ("GET", "shares/{share_id}/qr.png"),
+    ("GET", "shares/{share_id}/export"),
+    ("GET", "shares/{share_id}/grants"),
+    ("POST", "shares/{share_id}/grants"),
+    ("PATCH", "shares/{share_id}/grants/{grant_id}"),
+    ("DELETE", "shares/{share_id}/grants/{grant_id}"),
+    ("GET", "whoami"),
+    ("GET", "groups"),
+    ("GET", "shared-with-me"),
 ]
 
 _AUTHENTICATED_CODE = web.authenticated(lambda self: None).__code__  # type: ignore[arg-type]
@@ -72,6 +80,7 @@ def api_url(jp_base_url: str, route: str, share: dict) -> str:
     path = route.format(
         conversation_id=urllib.parse.quote(share["conversation_id"], safe=""),
         share_id=share["share_id"],
+        grant_id="no-such-grant",
     )
     return url_path_join(jp_base_url, "convshare", "api", path)
 

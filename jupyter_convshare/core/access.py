@@ -1,17 +1,39 @@
 """Permission decisions (DESIGN.md sections 2 and 4): pure functions, no I/O.
 
 Every "may this principal do that?" question is answered here, once. The service loads
-the facts (who is asking, what the share or conversation is) and asks; it never decides
-by itself. This release has owners only; issue 3 adds hub admins, grants (``view`` /
-``collaborate`` to the organization, a group or a user) and reshare rules, which extend
-:class:`Principal` (``is_admin``, ``groups``) and the ``grants`` arguments below without
-changing any call site.
+the facts (who is asking, what the share is, its grants, whether it has expired) and asks;
+it never decides by itself.
+
+Rules (issue 3):
+
+* The share's owner and admins (``Principal.is_admin``) manage a share: settings, grants,
+  rotate, revoke, snapshot, QR. They may read it even when it has expired.
+* A grant gives ``view`` or ``collaborate`` to the ``organization`` (every authenticated
+  user of this server), a ``group`` or a ``user``. The best matching grant wins
+  (``collaborate`` > ``view``). Grants do not depend on the link being on.
+* Grantees read an unexpired share; an expired one is :class:`~.errors.Expired` (410).
+  A grantee who asks to manage gets :class:`~.errors.Forbidden` (403: they know the share
+  exists); anyone else gets :class:`~.errors.NotFound` (404: no existence oracle).
+* Anonymous visitors never match a grant and never manage; they see a share only through
+  its link, when the link is on and the share has not expired.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Protocol, Union
+from typing import Any, Iterable, Literal, Protocol, Union
+
+from .errors import Expired, Forbidden, NotFound
+
+Permission = Literal["view", "collaborate"]
+PERMISSIONS: tuple[str, ...] = ("view", "collaborate")
+"""Grant permissions, weakest first."""
+
+PRINCIPAL_TYPES: tuple[str, ...] = ("organization", "group", "user")
+"""Who a grant is for."""
+
+Access = Literal["manage", "collaborate", "view"]
+"""What a principal may do with a share: manage (owner/admin) > collaborate > view."""
 
 
 @dataclass(frozen=True)
@@ -20,8 +42,8 @@ class Principal:
 
     Attributes:
         name: the user name (standalone server: the configured owner; hub: the hub user).
-        is_admin: a hub admin (issue 3; always ``False`` in this release).
-        groups: hub groups the user belongs to (issue 3).
+        is_admin: an admin (``ConvShareApp.admin_users``; hub admins later).
+        groups: names of the groups the user belongs to (the server's group source).
         authenticated: ``False`` for an anonymous link visitor.
     """
 
@@ -55,18 +77,97 @@ def is_owner(principal: PrincipalLike, item: Owned) -> bool:
     return p.authenticated and bool(p.name) and p.name == item.owner
 
 
+class GrantLike(Protocol):
+    """A grant: ``principal_type``, ``principal`` (``""``/``None`` for the organization), ``permission``."""
+
+    @property
+    def principal_type(self) -> str: ...
+
+    @property
+    def principal(self) -> str | None: ...
+
+    @property
+    def permission(self) -> str: ...
+
+
+def grant_matches(principal: PrincipalLike, grant: GrantLike) -> bool:
+    """``True`` when ``grant`` is for ``principal`` (organization, one of its groups, or it)."""
+    p = as_principal(principal)
+    if not p.authenticated or not p.name:
+        return False
+    if grant.principal_type == "organization":
+        return True
+    if grant.principal_type == "group":
+        return grant.principal in p.groups
+    if grant.principal_type == "user":
+        return grant.principal == p.name
+    return False
+
+
+def granted_permission(principal: PrincipalLike, grants: Iterable[GrantLike]) -> Permission | None:
+    """The best permission the matching ``grants`` give ``principal`` (``None``: no grant)."""
+    best: Permission | None = None
+    for grant in grants:
+        if grant_matches(principal, grant) and grant.permission in PERMISSIONS:
+            if best is None or PERMISSIONS.index(grant.permission) > PERMISSIONS.index(best):
+                best = grant.permission  # type: ignore[assignment]
+    return best
+
+
 def can_manage(principal: PrincipalLike, share: Owned, grants: Iterable[Any] = ()) -> bool:
-    """May ``principal`` change ``share``'s settings (expiry, mode, rotate, revoke, snapshot)?
+    """May ``principal`` change ``share``'s settings, grants, link; revoke it?
 
     Args:
         principal: who asks.
         share: the share (anything with ``.owner``).
-        grants: the share's grants (issue 3; ignored now: grants never confer management).
+        grants: the share's grants (ignored: grants never confer management).
 
     Returns:
-        ``True`` for the owner only in this release (issue 3: also hub admins).
+        ``True`` for the share's owner and for admins.
     """
-    return is_owner(principal, share)
+    p = as_principal(principal)
+    return is_owner(p, share) or (p.authenticated and p.is_admin)
+
+
+def share_access(principal: PrincipalLike, share: Owned, grants: Iterable[GrantLike]) -> Access | None:
+    """What ``principal`` may do with ``share`` ignoring expiry (``None``: nothing)."""
+    if can_manage(principal, share):
+        return "manage"
+    return granted_permission(principal, grants)
+
+
+def decide_manage(principal: PrincipalLike, share: Owned, grants: Iterable[GrantLike]) -> None:
+    """Allow managing ``share`` or raise.
+
+    Raises:
+        Forbidden: (403) a grantee (knows the share, may not change it).
+        NotFound: (404) anyone else (no existence oracle).
+    """
+    grants = list(grants)
+    if can_manage(principal, share):
+        return
+    if granted_permission(principal, grants) is not None:
+        raise Forbidden(
+            "only the owner of this share or an admin can change it", field="share_id"
+        )
+    raise NotFound("no such share", field="share_id")
+
+
+def decide_read(
+    principal: PrincipalLike, share: Owned, grants: Iterable[GrantLike], *, expired: bool
+) -> Access:
+    """May ``principal`` read ``share`` through the authenticated API? Returns the access.
+
+    Raises:
+        NotFound: (404) no grant and not the owner/an admin.
+        Expired: (410) a grantee asking for an expired share.
+    """
+    access = share_access(principal, share, grants)
+    if access is None:
+        raise NotFound("no such share", field="share_id")
+    if expired and access != "manage":
+        raise Expired("this share has expired: ask the person who shared it for a new link")
+    return access
 
 
 def can_manage_conversation(principal: PrincipalLike, conversation: Owned) -> bool:

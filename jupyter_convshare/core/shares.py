@@ -30,6 +30,7 @@ from .errors import Conflict, Expired, InvalidRequest, NotFound, TooLarge
 from .model import Attachment, Conversation, format_time, utcnow
 from .store import (
     ConversationRecord,
+    GrantRecord,
     LinkRow,
     ShareRecord,
     SQLiteStore,
@@ -140,6 +141,9 @@ class Share:
         view_count: number of viewer page views.
         last_accessed_at: UTC time of the last view, or ``None``.
         title: the conversation's title (for listings).
+        link_enabled: anyone with the link may view it (off: the link answers 404).
+        allow_reshare: grantees may make their own link of it (issue 3 item 6).
+        single_use: the first opener claims the link (issue 3 item 6).
     """
 
     share_id: str
@@ -154,6 +158,9 @@ class Share:
     view_count: int
     last_accessed_at: datetime | None
     title: str | None
+    link_enabled: bool = True
+    allow_reshare: bool = False
+    single_use: bool = False
 
     def is_expired(self, now: datetime) -> bool:
         """``True`` when ``expires_at`` is set and ``now >= expires_at``."""
@@ -175,7 +182,57 @@ class Share:
             "snapshot_at": format_time(self.snapshot_at),
             "view_count": self.view_count,
             "last_accessed_at": format_time(self.last_accessed_at),
+            "link_enabled": self.link_enabled,
+            "allow_reshare": self.allow_reshare,
+            "single_use": self.single_use,
         }
+
+
+@dataclass
+class Grant:
+    """A ``view`` / ``collaborate`` grant of a share (DESIGN.md section 4).
+
+    Attributes:
+        grant_id: public id.
+        share_id: the share it belongs to (it dies with the share).
+        principal_type: ``"organization"``, ``"group"`` or ``"user"``.
+        principal: the group or user name; ``None`` for the organization.
+        permission: ``"view"`` or ``"collaborate"``.
+        created_at, updated_at: UTC.
+    """
+
+    grant_id: str
+    share_id: str
+    principal_type: str
+    principal: str | None
+    permission: str
+    created_at: datetime
+    updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"grant_id", "principal_type", "principal", "permission", "created_at", "updated_at"}``."""
+        return {
+            "grant_id": self.grant_id,
+            "principal_type": self.principal_type,
+            "principal": self.principal,
+            "permission": self.permission,
+            "created_at": format_time(self.created_at),
+            "updated_at": format_time(self.updated_at),
+        }
+
+
+@dataclass
+class SharedItem:
+    """A conversation granted to a user (``GET convshare/api/shared-with-me``).
+
+    Attributes:
+        share: the share that grants it (its ``link`` is the owner's link; show its URL
+            only when ``share.link_enabled``).
+        permission: the best permission the user's grants give (``"view"``/``"collaborate"``).
+    """
+
+    share: Share
+    permission: str
 
 
 @dataclass
@@ -487,14 +544,19 @@ class ShareService:
         *,
         expires: str | datetime | None = UNSET,
         mode: ShareMode = UNSET,
+        link_enabled: bool = UNSET,
+        allow_reshare: bool = UNSET,
+        single_use: bool = UNSET,
     ) -> Share:
-        """Change expiry and/or mode; :data:`UNSET` leaves a setting as it is.
+        """Change settings; :data:`UNSET` leaves a setting as it is.
 
         Switching to ``"snapshot"`` freezes the current state; switching to ``"live"``
-        drops the frozen copy. The link does not change.
+        drops the frozen copy. The link does not change. ``link_enabled=False`` makes the
+        link answer 404 (like a revoked one) until it is switched on again; grants are
+        unaffected. ``owner`` may be a :class:`~.access.Principal` (admins manage any share).
 
         Raises:
-            NotFound; InvalidRequest (bad value, ``field`` names it).
+            NotFound; Forbidden (a grantee); InvalidRequest (bad value, ``field`` names it).
         """
         now = self._now()
         changes: dict[str, Any] = {}
@@ -502,6 +564,15 @@ class ShareService:
             changes["expires_at"] = self._expiry(expires, now)
         if mode is not UNSET:
             _check_mode(mode)
+        for key, value in (
+            ("link_enabled", link_enabled),
+            ("allow_reshare", allow_reshare),
+            ("single_use", single_use),
+        ):
+            if value is not UNSET:
+                if not isinstance(value, bool):
+                    raise InvalidRequest(f"{key}: expected true or false", field=key)
+                changes[key] = int(value)
         with self.store.write() as tx:
             record = self._managed(tx, owner, share_id)
             if mode is not UNSET and mode != record.mode:
@@ -663,6 +734,150 @@ class ShareService:
                     recorded += count
         return recorded
 
+    # -- grants (issue 3) ---------------------------------------------------------------
+
+    def list_grants(self, principal: access.PrincipalLike, share_id: str) -> list[Grant]:
+        """The share's grants, oldest first (owner or admin only).
+
+        Raises:
+            NotFound (not visible to ``principal``); Forbidden (a grantee).
+        """
+        with self.store.read() as session:
+            self._managed(session, principal, share_id)
+            return [_grant(r) for r in session.list_grants(share_id)]
+
+    def add_grant(
+        self,
+        principal: access.PrincipalLike,
+        share_id: str,
+        principal_type: str,
+        name: str | None,
+        permission: str,
+    ) -> tuple[Grant, bool]:
+        """Grant ``permission`` on a share to the organization, a group or a user.
+
+        An existing grant for the same principal is updated instead; returns
+        ``(grant, created)``. Group names are not checked here (the server checks them
+        against its group source).
+
+        Args:
+            principal: who asks (owner or admin).
+            share_id: the share.
+            principal_type: ``"organization"`` (``name`` must be ``None`` or empty),
+                ``"group"`` or ``"user"`` (``name`` required).
+            name: the group or user name.
+            permission: ``"view"`` or ``"collaborate"``.
+
+        Raises:
+            InvalidRequest (``principal_type`` / ``principal`` / ``permission``);
+            NotFound; Forbidden (a grantee).
+        """
+        key = _grant_principal(principal_type, name)
+        _check_permission(permission)
+        now = self._now()
+        with self.store.write() as tx:
+            self._managed(tx, principal, share_id)
+            existing = tx.find_grant(share_id, principal_type, key)
+            if existing is not None:
+                if existing.permission != permission:
+                    tx.update_grant(existing.grant_id, permission, _after(existing.updated_at, now))
+                record = tx.find_grant(share_id, principal_type, key)
+                assert record is not None
+                return _grant(record), False
+            record = GrantRecord(
+                grant_id=new_share_id(),
+                share_id=share_id,
+                principal_type=principal_type,
+                principal=key,
+                permission=permission,
+                created_at=now,
+                updated_at=now,
+            )
+            tx.insert_grant(record)
+        return _grant(record), True
+
+    def update_grant(
+        self, principal: access.PrincipalLike, share_id: str, grant_id: str, permission: str
+    ) -> Grant:
+        """Change a grant's permission. Raises InvalidRequest, NotFound, Forbidden."""
+        _check_permission(permission)
+        now = self._now()
+        with self.store.write() as tx:
+            self._managed(tx, principal, share_id)
+            record = _find_grant(tx, share_id, grant_id)
+            if record.permission != permission:
+                tx.update_grant(grant_id, permission, _after(record.updated_at, now))
+                record = _find_grant(tx, share_id, grant_id)
+        return _grant(record)
+
+    def remove_grant(self, principal: access.PrincipalLike, share_id: str, grant_id: str) -> None:
+        """Delete a grant; its holders lose access on their next request.
+
+        Raises NotFound, Forbidden.
+        """
+        with self.store.write() as tx:
+            self._managed(tx, principal, share_id)
+            _find_grant(tx, share_id, grant_id)
+            tx.delete_grant(grant_id)
+
+    def access_to(self, principal: access.PrincipalLike, share_id: str) -> tuple[Share, str]:
+        """A share as ``principal`` may read it: ``(share, access)``.
+
+        ``access`` is ``"manage"`` (owner/admin, expired shares included), ``"collaborate"``
+        or ``"view"`` (:func:`.access.decide_read`).
+
+        Raises:
+            NotFound: no such share, or no grant for ``principal``.
+            Expired: a grantee asking for an expired share.
+        """
+        now = self._now()
+        with self.store.read() as session:
+            record = session.get_share(share_id) if isinstance(share_id, str) else None
+            if record is None:
+                raise NotFound("no such share", field="share_id")
+            grants = session.list_grants(share_id)
+        decision = access.decide_read(
+            principal, record, grants, expired=_is_expired(record.expires_at, now)
+        )
+        return self._share(record), decision
+
+    def read_shared(self, principal: access.PrincipalLike, share_id: str) -> tuple[Share, str, Conversation]:
+        """What a share shows (live: current; snapshot: frozen copy), read as ``principal``.
+
+        Returns ``(share, access, conversation)``; the caller redacts it
+        (``core.redact.viewer_copy``) for anyone but its owner.
+
+        Raises:
+            NotFound; Expired (as :meth:`access_to`).
+        """
+        share, decision = self.access_to(principal, share_id)
+        with self.store.read() as session:
+            doc = session.get_share_doc(share_id)
+        if doc is None:
+            raise NotFound("no such share", field="share_id")
+        return share, decision, Conversation.from_dict(json.loads(doc))
+
+    def shared_with(self, principal: access.PrincipalLike) -> list[SharedItem]:
+        """Unexpired shares of others granted to ``principal`` (organization, its groups,
+        itself), newest change first, one item per share with the best permission."""
+        p = access.as_principal(principal)
+        if not p.authenticated or not p.name:
+            return []
+        now = self._now()
+        with self.store.read() as session:
+            rows = session.list_granted(p.name, p.groups)
+        by_share: dict[str, tuple[ShareRecord, list[GrantRecord]]] = {}
+        for record, grant in rows:
+            by_share.setdefault(record.share_id, (record, []))[1].append(grant)
+        items = []
+        for record, grants in by_share.values():
+            if record.owner == p.name or _is_expired(record.expires_at, now):
+                continue
+            permission = access.granted_permission(p, grants)
+            if permission is not None:
+                items.append(SharedItem(share=self._share(record), permission=permission))
+        return items
+
     def now(self) -> datetime:
         """The service clock's current time (aware UTC), e.g. to time a view counted later.
 
@@ -724,13 +939,23 @@ class ShareService:
             view_count=record.view_count,
             last_accessed_at=record.last_accessed_at,
             title=record.title,
+            link_enabled=record.link_enabled,
+            allow_reshare=record.allow_reshare,
+            single_use=record.single_use,
         )
 
-    def _managed(self, session: StoreSession, owner: str, share_id: str) -> ShareRecord:
-        """The share if ``owner`` may manage it; NotFound otherwise (no existence oracle)."""
+    def _managed(
+        self, session: StoreSession, owner: access.PrincipalLike, share_id: str
+    ) -> ShareRecord:
+        """The share if ``owner`` may manage it (:func:`.access.decide_manage`).
+
+        Raises NotFound (no existence oracle) or Forbidden (a grantee).
+        """
         record = session.get_share(share_id) if isinstance(share_id, str) else None
-        if record is None or not access.can_manage(owner, record):
+        if record is None:
             raise NotFound("no such share", field="share_id")
+        if not access.can_manage(owner, record):
+            access.decide_manage(owner, record, session.list_grants(share_id))
         return record
 
     def _check_link(self, link: str, now: datetime, *, with_doc: bool = False) -> LinkRow:
@@ -1153,6 +1378,53 @@ def _duration(seconds: int) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{seconds // size} {unit}"
     return f"{seconds} seconds"
+
+
+def _grant(record: GrantRecord) -> Grant:
+    return Grant(
+        grant_id=record.grant_id,
+        share_id=record.share_id,
+        principal_type=record.principal_type,
+        principal=record.principal or None,
+        permission=record.permission,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def _grant_principal(principal_type: Any, name: Any) -> str:
+    """The stored ``principal`` of a grant (``""`` for the organization); InvalidRequest."""
+    if principal_type not in access.PRINCIPAL_TYPES:
+        raise InvalidRequest(
+            f"principal_type: expected one of {list(access.PRINCIPAL_TYPES)}, got {_shorten(principal_type)}",
+            field="principal_type",
+        )
+    if principal_type == "organization":
+        if name not in (None, ""):
+            raise InvalidRequest(
+                "principal: must be null for the organization", field="principal"
+            )
+        return ""
+    if not isinstance(name, str) or not name.strip() or len(name) > 256:
+        raise InvalidRequest(
+            f"principal: expected a {principal_type} name", field="principal"
+        )
+    return name
+
+
+def _check_permission(permission: Any) -> None:
+    if permission not in access.PERMISSIONS:
+        raise InvalidRequest(
+            f"permission: expected one of {list(access.PERMISSIONS)}, got {_shorten(permission)}",
+            field="permission",
+        )
+
+
+def _find_grant(session: StoreSession, share_id: str, grant_id: str) -> GrantRecord:
+    for record in session.list_grants(share_id):
+        if record.grant_id == grant_id:
+            return record
+    raise NotFound("no such grant", field="grant_id")
 
 
 def _conversation_not_found() -> NotFound:

@@ -112,6 +112,11 @@ class ShareRecord:
         view_count: viewer page views.
         last_accessed_at: UTC or ``None``.
         title: the conversation's title.
+        link_enabled: anyone with the link may view (migration 2).
+        allow_reshare: grantees may create their own link (migration 2).
+        single_use: the first opener claims the link (migration 2).
+        parent_share_id: the share a reshare came from, or ``None`` (migration 2).
+        claimed_by: who claimed a single-use link, or ``None`` (migration 2).
     """
 
     share_id: str
@@ -127,6 +132,33 @@ class ShareRecord:
     view_count: int
     last_accessed_at: datetime | None
     title: str | None = None
+    link_enabled: bool = True
+    allow_reshare: bool = False
+    single_use: bool = False
+    parent_share_id: str | None = None
+    claimed_by: str | None = None
+
+
+@dataclass(frozen=True)
+class GrantRecord:
+    """A ``grants`` row (migration 2).
+
+    Attributes:
+        grant_id: primary key.
+        share_id: the share it belongs to (cascade delete).
+        principal_type: ``"organization"``, ``"group"`` or ``"user"``.
+        principal: group or user name; ``""`` for the organization.
+        permission: ``"view"`` or ``"collaborate"``.
+        created_at, updated_at: UTC.
+    """
+
+    grant_id: str
+    share_id: str
+    principal_type: str
+    principal: str
+    permission: str
+    created_at: datetime
+    updated_at: datetime
 
 
 class LinkRow(NamedTuple):
@@ -373,13 +405,44 @@ def _migration_1_initial(db: sqlite_utils.Database) -> None:
     db.table("conversation_blobs").create_index(["sha256"])
 
 
+def _migration_2_grants(db: sqlite_utils.Database) -> None:
+    """Issue 3: link on/off, reshare and single-use settings per share, and grants.
+
+    ``shares`` gains ``link_enabled`` (1: anyone with the link may view), ``allow_reshare``,
+    ``single_use``, ``parent_share_id`` (a reshare's parent) and ``claimed_by`` (who claimed
+    a single-use link). ``grants`` holds ``view`` / ``collaborate`` grants to the
+    organization (``principal`` is ``''``), a group or a user; one grant per principal.
+    """
+    shares = db.table("shares")
+    shares.add_column("link_enabled", int, not_null_default=1)
+    shares.add_column("allow_reshare", int, not_null_default=0)
+    shares.add_column("single_use", int, not_null_default=0)
+    shares.add_column("parent_share_id", str)
+    shares.add_column("claimed_by", str)
+    db.table("grants").create(
+        {
+            "grant_id": str,
+            "share_id": str,
+            "principal_type": str,
+            "principal": str,
+            "permission": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="grant_id",
+        not_null={"share_id", "principal_type", "principal", "permission", "created_at", "updated_at"},
+        foreign_keys=[ForeignKey("grants", "share_id", "shares", "share_id", on_delete="CASCADE")],
+    )
+    db.table("grants").create_index(["share_id", "principal_type", "principal"], unique=True)
+    db.table("grants").create_index(["principal_type", "principal"])
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
-MIGRATIONS: list[Migration] = [_migration_1_initial]
+MIGRATIONS: list[Migration] = [_migration_1_initial, _migration_2_grants]
 """Schema migrations in order; migration ``n`` (1-based) brings ``user_version`` to ``n``.
 
-Append only. Issue 3 (grants, audit events, link on/off, reshare, single-use links) adds
-migration 2 here.
+Append only. Migration 2 (issue 3): grants, link on/off, reshare and single-use columns.
 """
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -442,6 +505,23 @@ def _share_record(row: dict[str, Any]) -> ShareRecord:
         view_count=row["view_count"],
         last_accessed_at=_dt(row["last_accessed_at"]),
         title=row.get("title"),
+        link_enabled=bool(row.get("link_enabled", 1)),
+        allow_reshare=bool(row.get("allow_reshare", 0)),
+        single_use=bool(row.get("single_use", 0)),
+        parent_share_id=row.get("parent_share_id"),
+        claimed_by=row.get("claimed_by"),
+    )
+
+
+def _grant_record(row: dict[str, Any]) -> GrantRecord:
+    return GrantRecord(
+        grant_id=row["grant_id"],
+        share_id=row["share_id"],
+        principal_type=row["principal_type"],
+        principal=row["principal"],
+        permission=row["permission"],
+        created_at=_dt(row["created_at"]),  # type: ignore[arg-type]
+        updated_at=_dt(row["updated_at"]),  # type: ignore[arg-type]
     )
 
 
@@ -452,7 +532,8 @@ _CONVERSATION_COLUMNS = (
 _SHARE_SELECT = (
     "SELECT s.share_id, s.owner, s.conversation_id, s.link_nonce, s.link_lookup, s.mode,"
     " s.expires_at, s.created_at, s.updated_at, s.snapshot_at, s.view_count,"
-    " s.last_accessed_at, c.title AS title"
+    " s.last_accessed_at, c.title AS title, s.link_enabled, s.allow_reshare, s.single_use,"
+    " s.parent_share_id, s.claimed_by"
     " FROM shares s JOIN conversations c ON c.owner = s.owner AND c.id = s.conversation_id"
 )
 _LINK_COLUMNS = (
@@ -462,7 +543,8 @@ _LINK_COLUMNS = (
 )
 _LINK_FROM = (
     " FROM shares s JOIN conversations c ON c.owner = s.owner AND c.id = s.conversation_id"
-    " WHERE s.link_lookup = ?"
+    # A link switched off answers exactly like an unknown one (DESIGN.md section 4).
+    " WHERE s.link_lookup = ? AND s.link_enabled = 1"
 )
 # The unique index on link_lookup, then the conversation's primary key: two index probes,
 # and the document column (last in the row) is not read unless asked for.
@@ -483,6 +565,10 @@ _SHARE_WRITABLE = {
     "snapshot_at",
     "view_count",
     "last_accessed_at",
+    "link_enabled",
+    "allow_reshare",
+    "single_use",
+    "claimed_by",
 }
 
 
@@ -627,6 +713,11 @@ class SQLiteSession:
                 "snapshot_at": _t(record.snapshot_at),
                 "view_count": record.view_count,
                 "last_accessed_at": _t(record.last_accessed_at),
+                "link_enabled": int(record.link_enabled),
+                "allow_reshare": int(record.allow_reshare),
+                "single_use": int(record.single_use),
+                "parent_share_id": record.parent_share_id,
+                "claimed_by": record.claimed_by,
             }
         )
 
@@ -661,6 +752,76 @@ class SQLiteSession:
             [int(count), _t(at), share_id],
         ).fetchone()
         return None if row is None else int(row[0])
+
+    def get_share_doc(self, share_id: str) -> str | None:
+        row = self._one(
+            "SELECT CASE s.mode WHEN 'snapshot' THEN"
+            " (SELECT doc FROM snapshots WHERE share_id = s.share_id) ELSE c.doc END AS doc"
+            " FROM shares s JOIN conversations c ON c.owner = s.owner AND c.id = s.conversation_id"
+            " WHERE s.share_id = ?",
+            (share_id,),
+        )
+        return row["doc"] if row else None
+
+    # grants
+
+    def list_grants(self, share_id: str) -> list[GrantRecord]:
+        rows = self._all(
+            "SELECT * FROM grants WHERE share_id = ? ORDER BY created_at, grant_id", (share_id,)
+        )
+        return [_grant_record(r) for r in rows]
+
+    def find_grant(self, share_id: str, principal_type: str, principal: str) -> GrantRecord | None:
+        row = self._one(
+            "SELECT * FROM grants WHERE share_id = ? AND principal_type = ? AND principal = ?",
+            (share_id, principal_type, principal),
+        )
+        return _grant_record(row) if row else None
+
+    def insert_grant(self, record: GrantRecord) -> None:
+        self.db.table("grants").insert(
+            {
+                "grant_id": record.grant_id,
+                "share_id": record.share_id,
+                "principal_type": record.principal_type,
+                "principal": record.principal,
+                "permission": record.permission,
+                "created_at": _t(record.created_at),
+                "updated_at": _t(record.updated_at),
+            }
+        )
+
+    def update_grant(self, grant_id: str, permission: str, updated_at: datetime) -> None:
+        self.db.execute(
+            "UPDATE grants SET permission = ?, updated_at = ? WHERE grant_id = ?",
+            [permission, _t(updated_at), grant_id],
+        )
+
+    def delete_grant(self, grant_id: str) -> bool:
+        return self.db.execute("DELETE FROM grants WHERE grant_id = ?", [grant_id]).rowcount > 0
+
+    def list_granted(
+        self, user: str, groups: Iterable[str]
+    ) -> list[tuple[ShareRecord, GrantRecord]]:
+        groups = sorted(set(groups))
+        marks = ", ".join("?" for _ in groups) or "NULL"
+        rows = self._all(
+            "SELECT g.grant_id AS g_grant_id, g.share_id AS g_share_id,"
+            " g.principal_type AS g_principal_type, g.principal AS g_principal,"
+            " g.permission AS g_permission, g.created_at AS g_created_at,"
+            " g.updated_at AS g_updated_at, sub.*"
+            " FROM grants g JOIN (" + _SHARE_SELECT + ") sub ON sub.share_id = g.share_id"
+            " WHERE g.principal_type = 'organization'"
+            " OR (g.principal_type = 'user' AND g.principal = ?)"
+            f" OR (g.principal_type = 'group' AND g.principal IN ({marks}))"
+            " ORDER BY sub.updated_at DESC, sub.share_id",
+            [user, *groups],
+        )
+        out = []
+        for row in rows:
+            grant = {k[2:]: v for k, v in row.items() if k.startswith("g_")}
+            out.append((_share_record(row), _grant_record(grant)))
+        return out
 
     # snapshots
 

@@ -18,7 +18,19 @@ Routes (relative to ``base_url``):
 ``POST convshare/api/shares/<share_id>/rotate``          new link, old one dies
 ``POST convshare/api/shares/<share_id>/snapshot``        re-freeze a snapshot (same link)
 ``GET convshare/api/shares/<share_id>/qr.svg|qr.png``    QR code of the share's URL
+``GET convshare/api/shares/<share_id>/export``           ``?format=``: what a grantee may read
+``GET|POST convshare/api/shares/<share_id>/grants``      list / add (or update) a grant
+``PATCH|DELETE .../shares/<share_id>/grants/<grant_id>`` change / remove a grant
+``GET convshare/api/whoami``                             the current user, groups, admin flag
+``GET convshare/api/groups``                             configured groups and member counts
+``GET convshare/api/shared-with-me``                     conversations granted to me
 =======================================================  =====================================
+
+Who a request acts as: ``ConvShareApp.principal_for`` (the server's owner, or another user
+of a multi-user identity provider). Share management (settings, grants, rotate, revoke,
+snapshot, QR) is for the share's owner or an admin: a grantee gets 403, anyone else 404.
+Grantees read a share (``GET shares/<id>``, ``shares/<id>/export``) while it has not
+expired (410 after).
 """
 
 from __future__ import annotations
@@ -38,9 +50,9 @@ from tornado import web
 
 from .._version import __version__
 from ..core import exporters, qr, redact
-from ..core.errors import InvalidRequest, NotFound, TooLarge
+from ..core.errors import Forbidden, InvalidRequest, NotFound, TooLarge
 from ..core.importers import load_one
-from ..core.model import Attachment, AttachmentKind, Conversation, new_id
+from ..core.model import Attachment, AttachmentKind, Conversation, format_time, new_id
 from ..core.shares import EXPIRY_PRESETS, UNSET, Share, StoredConversation
 from . import sources
 from .base import ConvShareAPIHandler
@@ -84,6 +96,13 @@ def _optional_index(body: dict[str, Any]) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidRequest("index: expected a non-negative integer", field="index")
+    return value
+
+
+def _bool(body: dict[str, Any], key: str) -> bool:
+    value = body[key]
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"{key}: expected true or false, got {type(value).__name__}", field=key)
     return value
 
 
@@ -211,6 +230,20 @@ class _Base(ConvShareAPIHandler):
 
         return await self.run(call)
 
+    def grantee_json(self, share: Share, permission: str) -> dict[str, Any]:
+        """What a grantee sees of a share: ``{"share_id", "conversation_id", "title",
+        "owner", "permission", "url", "updated_at"}``; ``url`` is ``None`` while the link
+        is off (the link is the owner's to hand out only when it works for everyone)."""
+        return {
+            "share_id": share.share_id,
+            "conversation_id": share.conversation_id,
+            "title": share.title,
+            "owner": share.owner,
+            "permission": permission,
+            "url": self.convshare.share_url(share.link, self.request) if share.link_enabled else None,
+            "updated_at": format_time(share.updated_at),
+        }
+
     def share_json(self, share: Share, **extra: Any) -> dict[str, Any]:
         """The share as JSON (``Share.to_json``) with its absolute ``url`` and ``extra`` keys."""
         data = share.to_json(url=self.convshare.share_url(share.link, self.request))
@@ -243,6 +276,12 @@ class _Base(ConvShareAPIHandler):
         blobs: dict[str, bytes]
         mtime: float | None = None
         if "path" in body:
+            if not self.is_server_owner:
+                raise Forbidden(
+                    "path: only the server's owner can share files of this server; "
+                    "post the conversation instead",
+                    field="path",
+                )
             path = sources.normalize_path(body["path"])
             conversation, blobs, mtime = await sources.load_from_contents(
                 self.contents_manager,
@@ -539,22 +578,31 @@ class ShareHandler(_Base):
     @web.authenticated
     @authorized
     async def get(self, share_id: str) -> None:
-        """The share JSON."""
-        share = await self.run_counted(self.service.get_share, self.owner, share_id)
-        self.write_json(self.share_json(share))
+        """The share JSON for its owner or an admin; for a grantee, :meth:`grantee_json`
+        with the conversation as a viewer sees it (410 once expired, 404 without a grant)."""
+        principal = self.principal
+        share, decision = await self.run_counted(self.service.access_to, principal, share_id)
+        if decision == "manage":
+            self.write_json(self.share_json(share))
+            return
+        share, decision, conversation = await self.run(self.service.read_shared, principal, share_id)
+        data = self.grantee_json(share, decision)
+        data["conversation"] = redact.viewer_copy(conversation).to_dict()
+        self.write_json(data)
 
     @web.authenticated
     @authorized
     async def patch(self, share_id: str) -> None:
         """Body ``{"expires"?, "mode"?}``; the link does not change. Answers the share JSON."""
         body = self.json_body()
-        _check_keys(body, {"expires", "mode"})
+        _check_keys(body, {"expires", "mode", "link_enabled", "allow_reshare", "single_use"})
         expires = _expires_value(body, UNSET)
         if expires is not UNSET:
             expires = self.convshare.check_expires(expires)
         mode = _mode(body, UNSET)
+        flags = {key: _bool(body, key) for key in ("link_enabled", "allow_reshare", "single_use") if key in body}
         share = await self.run_counted(
-            self.service.update_share, self.owner, share_id, expires=expires, mode=mode
+            self.service.update_share, self.principal, share_id, expires=expires, mode=mode, **flags
         )
         self.write_json(self.share_json(share))
 
@@ -562,7 +610,7 @@ class ShareHandler(_Base):
     @authorized
     async def delete(self, share_id: str) -> None:
         """Revoke the share: its link answers 404 at once (204)."""
-        await self.run(self.service.revoke, self.owner, share_id)
+        await self.run(self.service.revoke, self.principal, share_id)
         self.set_status(204)
         self.finish()
 
@@ -574,7 +622,7 @@ class ShareRotateHandler(_Base):
     @authorized
     async def post(self, share_id: str) -> None:
         """The share JSON with its new ``link`` and ``url``."""
-        share = await self.run_counted(self.service.rotate_link, self.owner, share_id)
+        share = await self.run_counted(self.service.rotate_link, self.principal, share_id)
         self.write_json(self.share_json(share))
 
 
@@ -585,7 +633,7 @@ class ShareSnapshotHandler(_Base):
     @authorized
     async def post(self, share_id: str) -> None:
         """The share JSON (new ``snapshot_at``); 400 (``field="mode"``) for a live share."""
-        share = await self.run_counted(self.service.update_snapshot, self.owner, share_id)
+        share = await self.run_counted(self.service.update_snapshot, self.principal, share_id)
         self.write_json(self.share_json(share))
 
 
@@ -596,13 +644,127 @@ class ShareQRHandler(_Base):
     @authorized
     async def get(self, share_id: str, kind: str) -> None:
         """``image/svg+xml`` or ``image/png`` encoding the share's absolute URL."""
-        share = await self.run(self.service.get_share, self.owner, share_id)
+        share = await self.run(self.service.get_share, self.principal, share_id)
         url = self.convshare.share_url(share.link, self.request)
         if kind == "svg":
             data, media_type = qr.qr_svg(url), "image/svg+xml"
         else:
             data, media_type = qr.qr_png(url), "image/png"
         self.finish(data, set_content_type=media_type)
+
+
+class ShareExportHandler(_Base):
+    """``GET convshare/api/shares/<share_id>/export?format=json|csv|parquet|md``.
+
+    What the share shows (live or snapshot), as a viewer may see it
+    (``core.redact.viewer_copy``), for its owner, an admin or a grantee.
+    """
+
+    @web.authenticated
+    @authorized
+    async def get(self, share_id: str) -> None:
+        """The export bytes (400 unknown format, 404 no access, 410 expired for a grantee)."""
+        fmt = self.get_query_argument("format", "json")
+        spec = exporters.EXPORT_FORMATS.get(fmt)
+        if spec is None:
+            raise InvalidRequest(
+                f"format: expected one of {sorted(exporters.EXPORT_FORMATS)}, got {fmt!r}", field="format"
+            )
+        _share, _decision, conversation = await self.run(self.service.read_shared, self.principal, share_id)
+        data = await self.run(exporters.export, redact.viewer_copy(conversation), fmt)
+        stem = safe_file_name(conversation.title or "conversation", "conversation")
+        self.set_header("Content-Disposition", _content_disposition(stem + spec.extension))
+        self.finish(data, set_content_type=spec.media_type)
+
+
+_GRANT_KEYS = {"principal_type", "principal", "permission"}
+
+
+class GrantsHandler(_Base):
+    """``GET|POST convshare/api/shares/<share_id>/grants`` (owner or admin)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, share_id: str) -> None:
+        """``{"grants": [Grant JSON, ...]}``, oldest first."""
+        grants = await self.run(self.service.list_grants, self.principal, share_id)
+        self.write_json({"grants": [g.to_json() for g in grants]})
+
+    @web.authenticated
+    @authorized
+    async def post(self, share_id: str) -> None:
+        """Body ``{"principal_type", "principal"?, "permission"}``: 201 new grant, 200 when a
+        grant for the same principal was updated. A group must be one the server knows
+        (400, ``field="principal"``)."""
+        body = self.json_body(max_bytes=64 * 1024)
+        _check_keys(body, _GRANT_KEYS)
+        principal_type = body.get("principal_type")
+        name = body.get("principal")
+        if principal_type == "group" and isinstance(name, str):
+            known = await self.run(self.convshare.group_source.all_groups)
+            if name not in known:
+                raise InvalidRequest(f"principal: unknown group {name!r}", field="principal")
+        grant, created = await self.run(
+            self.service.add_grant, self.principal, share_id, principal_type, name, body.get("permission")
+        )
+        self.write_json(grant.to_json(), 201 if created else 200)
+
+
+class GrantHandler(_Base):
+    """``PATCH|DELETE convshare/api/shares/<share_id>/grants/<grant_id>`` (owner or admin)."""
+
+    @web.authenticated
+    @authorized
+    async def patch(self, share_id: str, grant_id: str) -> None:
+        """Body ``{"permission"}``; answers the Grant JSON."""
+        body = self.json_body(max_bytes=64 * 1024)
+        _check_keys(body, {"permission"})
+        grant = await self.run(
+            self.service.update_grant, self.principal, share_id, grant_id, body.get("permission")
+        )
+        self.write_json(grant.to_json())
+
+    @web.authenticated
+    @authorized
+    async def delete(self, share_id: str, grant_id: str) -> None:
+        """Remove the grant (204); its holders lose access on their next request."""
+        await self.run(self.service.remove_grant, self.principal, share_id, grant_id)
+        self.set_status(204)
+        self.finish()
+
+
+class WhoamiHandler(_Base):
+    """``GET convshare/api/whoami``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """``{"name": str, "groups": [str], "is_admin": bool}``."""
+        p = self.principal
+        self.write_json({"name": p.name, "groups": sorted(p.groups), "is_admin": p.is_admin})
+
+
+class GroupsHandler(_Base):
+    """``GET convshare/api/groups``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """``{"groups": [{"name": str, "members": int}]}``, by name."""
+        groups = await self.run(self.convshare.group_source.all_groups)
+        self.write_json({"groups": [{"name": g, "members": len(m)} for g, m in groups.items()]})
+
+
+class SharedWithMeHandler(_Base):
+    """``GET convshare/api/shared-with-me``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """``{"conversations": [{"share_id", "conversation_id", "title", "owner",
+        "permission", "url", "updated_at"}]}``: unexpired shares of others granted to me."""
+        items = await self.run(self.service.shared_with, self.principal)
+        self.write_json({"conversations": [self.grantee_json(i.share, i.permission) for i in items]})
 
 
 _ID = r"([^/]+)"
@@ -616,6 +778,12 @@ default_handlers: list[tuple[str, type[ConvShareAPIHandler]]] = [
     (rf"convshare/api/shares/{_ID}/rotate", ShareRotateHandler),
     (rf"convshare/api/shares/{_ID}/snapshot", ShareSnapshotHandler),
     (rf"convshare/api/shares/{_ID}/qr\.(svg|png)", ShareQRHandler),
+    (rf"convshare/api/shares/{_ID}/export", ShareExportHandler),
+    (rf"convshare/api/shares/{_ID}/grants", GrantsHandler),
+    (rf"convshare/api/shares/{_ID}/grants/{_ID}", GrantHandler),
+    (r"convshare/api/whoami", WhoamiHandler),
+    (r"convshare/api/groups", GroupsHandler),
+    (r"convshare/api/shared-with-me", SharedWithMeHandler),
     (rf"convshare/api/shares/{_ID}", ShareHandler),
 ]
 """REST routes, relative to ``base_url`` (the app prepends it)."""

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import hmac
+import json
 import logging
 import os
 import time
@@ -25,9 +27,11 @@ from typing import Any, Callable
 from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
 from jupyter_server.utils import url_path_join
 from tornado.httputil import HTTPServerRequest
-from traitlets import Bool, Float, Integer, List, Type, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Integer, List, Set, Type, Unicode, default, validate
+from traitlets.config import LoggingConfigurable
 
 from .._version import __version__
+from ..core.access import Principal
 from ..core.errors import ConvShareError, InvalidRequest
 from ..core.shares import EXPIRY_PRESETS, ResolvedShare, Share, ShareService, ViewCounter
 from . import sources
@@ -83,6 +87,64 @@ def lean_viewer_log_function(
         log_function(handler)
 
     return log_request
+
+
+class GroupSource(LoggingConfigurable):
+    """Where group membership comes from (DESIGN.md section 4; hub groups come later).
+
+    The default reads the app's ``groups`` trait and its ``groups_file`` (JSON
+    ``{"group": ["user", ...]}``, re-read when its mtime changes). A subclass set through
+    ``ConvShareApp.group_source_class`` may read any other source; it is created with
+    ``app=<ConvShareApp>`` and must answer :meth:`all_groups` (fast: called per request).
+    """
+
+    def __init__(self, app: ConvShareApp, **kwargs: Any) -> None:
+        super().__init__(parent=app, **kwargs)
+        self.app = app
+        self._file_mtime: float | None = None
+        self._file_groups: dict[str, list[str]] = {}
+
+    def all_groups(self) -> dict[str, list[str]]:
+        """``{group name: [user names]}`` of the configured groups and the groups file."""
+        merged: dict[str, set[str]] = {g: set(m) for g, m in self.app.groups.items()}
+        for group, members in self._read_file().items():
+            merged.setdefault(group, set()).update(members)
+        return {g: sorted(m) for g, m in sorted(merged.items())}
+
+    def groups_of(self, user: str) -> frozenset[str]:
+        """Names of the groups ``user`` belongs to."""
+        return frozenset(g for g, members in self.all_groups().items() if user in members)
+
+    def _read_file(self) -> dict[str, list[str]]:
+        path = self.app.groups_file
+        if not path:
+            return {}
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError as exc:
+            self.log.warning("convshare: groups_file %s unreadable: %s", path, exc)
+            return {}
+        if mtime != self._file_mtime:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    data = json.load(f)
+                self._file_groups = _check_groups(data, f"groups_file {path}")
+            except (OSError, ValueError) as exc:
+                # keep the last good content: a half-written file must not drop every grant
+                self.log.warning("convshare: groups_file %s not (re)loaded: %s", path, exc)
+                return self._file_groups
+            self._file_mtime = mtime
+        return self._file_groups
+
+
+def _check_groups(data: Any, where: str) -> dict[str, list[str]]:
+    """``data`` as ``{str: [str]}``; ValueError naming ``where`` otherwise."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a JSON object {{group: [user, ...]}}")
+    for group, members in data.items():
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise ValueError(f"{where}: group {group!r} must be a list of user names")
+    return {str(g): list(m) for g, m in data.items()}
 
 
 class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
@@ -149,6 +211,28 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         ['https://lms.example.org']. Default []: frame-ancestors 'none'.""",
     ).tag(config=True)
 
+    groups = Dict(
+        help="""Groups for grants: {"class-2026": ["student1", "student2"]} (user names as the
+        server's identity provider gives them).""",
+    ).tag(config=True)
+
+    groups_file = Unicode(
+        "",
+        help="""A JSON file of more groups, same shape as 'groups'; re-read when it changes.""",
+    ).tag(config=True)
+
+    admin_users = Set(
+        Unicode(),
+        help="""User names that may manage every share of this server (settings, grants,
+        revoke), besides each share's owner.""",
+    ).tag(config=True)
+
+    group_source_class = Type(
+        default_value=GroupSource,
+        klass=GroupSource,
+        help="""Where group membership comes from (a GroupSource subclass).""",
+    ).tag(config=True)
+
     service_class = Type(
         default_value=ShareService,
         klass=ShareService,
@@ -195,6 +279,10 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
             )
         return str(value)
 
+    @validate("groups")
+    def _validate_groups(self, proposal: dict[str, Any]) -> dict[str, list[str]]:
+        return _check_groups(proposal["value"], "ConvShareApp.groups")
+
     @validate("public_url")
     def _validate_public_url(self, proposal: dict[str, Any]) -> str:
         value = str(proposal["value"]).strip()
@@ -218,6 +306,7 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         self.views = ViewCounter(self.service)
         self._view_flush_timer: asyncio.TimerHandle | None = None
         self._view_flush_task: asyncio.Future[None] | None = None
+        self.group_source: GroupSource = self.group_source_class(app=self)
         self.settings.update({"convshare_app": self, "convshare_service": self.service})
         log_function = self.settings.get("log_function")
         if log_function is not None and not getattr(log_function, "_convshare_redacting", False):
@@ -254,6 +343,45 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         close = getattr(self.service, "close", None)
         if callable(close):
             close()
+
+    # -- identity -------------------------------------------------------------------------
+
+    def principal_for(self, handler: Any) -> Principal:
+        """Who an authenticated request acts as (DESIGN.md section 5).
+
+        * jupyter-server's own identity providers (token / password: one user per server):
+          every authenticated request is the owner, ``ConvShareApp.owner``.
+        * Another identity provider (several users on one server): the request whose
+          ``current_user.username`` equals ``owner``, or one authenticated with the
+          server's own token, acts as the owner; anyone else acts as themselves.
+
+        ``groups`` come from the group source; ``is_admin`` from ``admin_users``.
+        """
+        user = handler.current_user
+        name = getattr(user, "username", None) or ""
+        if self._acts_as_owner(handler, name):
+            name = self.owner
+        return Principal(
+            name=name,
+            is_admin=name in self.admin_users,
+            groups=self.group_source.groups_of(name) if name else frozenset(),
+            authenticated=bool(name),
+        )
+
+    def _acts_as_owner(self, handler: Any, username: str) -> bool:
+        from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
+
+        provider = getattr(handler, "identity_provider", None)
+        if provider is None or type(provider) in (IdentityProvider, PasswordIdentityProvider):
+            return True
+        if username and username == self.owner:
+            return True
+        server_token = getattr(provider, "token", "") or ""
+        try:
+            sent = provider.get_token(handler) or ""
+        except Exception:  # a provider without token support
+            sent = ""
+        return bool(server_token and sent) and hmac.compare_digest(sent.encode(), server_token.encode())
 
     # -- links ----------------------------------------------------------------------------
 

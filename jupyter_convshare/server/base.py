@@ -20,6 +20,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
+from ..core.access import Principal
 from ..core.errors import ConvShareError, InvalidRequest, TooLarge
 
 if TYPE_CHECKING:
@@ -125,8 +126,9 @@ class ConvShareErrorMixin(web.RequestHandler):
 class ConvShareAPIHandler(ConvShareErrorMixin, ExtensionHandlerMixin, APIHandler):
     """Base class of the REST API handlers (``{base_url}convshare/api/...``).
 
-    Every request acts as the server's principal :attr:`owner` (DESIGN.md section 5:
-    in a standalone server the owner is not the per-browser identity). Subclasses decorate
+    A request acts as :attr:`principal` (DESIGN.md section 5: in a standalone server the
+    owner is the configured principal, not the per-browser identity; see
+    ``ConvShareApp.principal_for``). Subclasses decorate
     every HTTP method with ``@web.authenticated`` (and ``@authorized``); XSRF is checked by
     jupyter-server (token-authenticated scripts are exempt, as everywhere in Jupyter).
     """
@@ -149,9 +151,24 @@ class ConvShareAPIHandler(ConvShareErrorMixin, ExtensionHandlerMixin, APIHandler
         return self.settings["convshare_service"]  # type: ignore[no-any-return]
 
     @property
+    def principal(self) -> Principal:
+        """Who this request acts as (``ConvShareApp.principal_for``: the owner, or another
+        user of a multi-user identity provider), with groups and admin flag."""
+        cached = getattr(self, "_convshare_principal", None)
+        if cached is None:
+            cached = self.convshare.principal_for(self)
+            self._convshare_principal = cached
+        return cached
+
+    @property
     def owner(self) -> str:
-        """The principal every authenticated API request acts as (``ConvShareApp.owner``)."""
-        return self.convshare.owner
+        """The user name this request owns conversations and shares as (``principal.name``)."""
+        return self.principal.name
+
+    @property
+    def is_server_owner(self) -> bool:
+        """``True`` when the request acts as ``ConvShareApp.owner`` (the server's principal)."""
+        return self.principal.name == self.convshare.owner
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking call (store, importer, exporter) in a worker thread.
