@@ -1,0 +1,155 @@
+"""Who may do what with a share: every endpoint x every actor x every share state.
+
+Issue 3 "done means": one table-driven test asserting the exact status code, and no 500
+anywhere. One real server with several users (``TokenUsersIdentityProvider`` of
+``test_grants``); each case gets a fresh share in the given state, made through the real
+service, then one request as the actor.
+
+Share grants in every case: ``view`` to group ``class-2026`` (student1), ``collaborate``
+to group ``team`` (carol). The organization member (dave, in no group) is asked about a
+share that also has an ``organization`` ``view`` grant; the non-member (mallory, in no
+group) about one without it (every authenticated user belongs to the organization, so
+"non-member" means: no grant reaches them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from jupyter_server.utils import url_path_join
+
+from .server_helpers import make_api
+from .test_grants import OWNER, TokenUsersIdentityProvider, as_user, jp_server_config  # noqa: F401
+
+ACTORS = {
+    "anonymous": None,
+    "owner": OWNER,
+    "admin": "admin",
+    "org member": "dave",
+    "group viewer": "student1",
+    "group collaborator": "carol",
+    "non-member": "mallory",
+}
+STATES = ("active", "expired", "revoked", "link off")
+GRANTEES = ("org member", "group viewer", "group collaborator")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # {link}, {share_id}, {grant_id} are filled per case
+    body: Any = None
+    ok: int = 200  # the status for the owner of an active share
+    kind: str = "manage"  # "viewer" (public, link-gated), "read" (grantees too), "manage", "user"
+
+
+ENDPOINTS = [
+    Endpoint("GET", "convshare/s/{link}", kind="viewer"),
+    Endpoint("GET", "convshare/s/{link}/export.json", kind="viewer"),
+    Endpoint("GET", "convshare/api/shares/{share_id}", kind="read"),
+    Endpoint("GET", "convshare/api/shares/{share_id}/export?format=json", kind="read"),
+    Endpoint("PATCH", "convshare/api/shares/{share_id}", {"mode": "snapshot"}),
+    Endpoint("PATCH", "convshare/api/shares/{share_id}", {"link_enabled": True}),
+    Endpoint("DELETE", "convshare/api/shares/{share_id}", ok=204),
+    Endpoint("POST", "convshare/api/shares/{share_id}/rotate", {}),
+    Endpoint("POST", "convshare/api/shares/{share_id}/snapshot", {}, ok=400),  # a live share
+    Endpoint("GET", "convshare/api/shares/{share_id}/qr.svg"),
+    Endpoint("GET", "convshare/api/shares/{share_id}/grants"),
+    Endpoint("POST", "convshare/api/shares/{share_id}/grants",
+             {"principal_type": "user", "principal": "zed", "permission": "view"}, ok=201),
+    Endpoint("PATCH", "convshare/api/shares/{share_id}/grants/{grant_id}", {"permission": "collaborate"}),
+    Endpoint("DELETE", "convshare/api/shares/{share_id}/grants/{grant_id}", ok=204),
+    Endpoint("GET", "convshare/api/whoami", kind="user"),
+    Endpoint("GET", "convshare/api/groups", kind="user"),
+    Endpoint("GET", "convshare/api/shared-with-me", kind="user"),
+]
+
+
+def expected(endpoint: Endpoint, actor: str, state: str) -> int:
+    """The one right status code (DESIGN.md sections 4 and 5)."""
+    if endpoint.kind == "viewer":
+        # Public: credentials play no part; only the link and the share's state do.
+        return {"active": 200, "expired": 410, "revoked": 404, "link off": 404}[state]
+    if actor == "anonymous":
+        return 403  # every API route is authenticated
+    if endpoint.kind == "user":
+        return 200
+    if state == "revoked" or actor == "non-member":
+        return 404  # gone, or no grant: no existence oracle
+    if actor in ("owner", "admin"):
+        return endpoint.ok if endpoint.kind == "manage" else 200
+    # a grantee
+    if endpoint.kind == "read":
+        return 410 if state == "expired" else 200
+    return 403  # knows the share, may not change it
+
+
+CASES = [(e, a, s) for e in ENDPOINTS for a in ACTORS for s in STATES]
+
+
+async def make_case(service, actor: str, state: str, number: int) -> dict[str, str]:
+    """A fresh share of the owner's in ``state``: ``{"link", "share_id", "grant_id"}``."""
+    from jupyter_convshare.core.importers import load_one
+
+    conversation = load_one({"messages": [{"role": "user", "content": f"case {number}"}]})
+    conversation.id = f"matrix-{number}"
+    service.save_conversation(OWNER, conversation)
+    real_clock = service.clock
+    if state == "expired":
+        service.clock = lambda: real_clock() - timedelta(hours=2)
+    try:
+        share, _ = service.create_share(OWNER, conversation.id, expires="1h", mode="live")
+        viewer_grant, _ = service.add_grant(OWNER, share.share_id, "group", "class-2026", "view")
+        service.add_grant(OWNER, share.share_id, "group", "team", "collaborate")
+        if actor == "org member":
+            service.add_grant(OWNER, share.share_id, "organization", None, "view")
+    finally:
+        service.clock = real_clock
+    if state == "revoked":
+        service.revoke(OWNER, share.share_id)
+    elif state == "link off":
+        service.update_share(OWNER, share.share_id, link_enabled=False)
+    return {"link": share.link, "share_id": share.share_id, "grant_id": viewer_grant.grant_id}
+
+
+async def test_every_endpoint_answers_every_actor_in_every_share_state_with_the_right_status(
+    http_server_client, jp_base_url, service
+):
+    import json
+
+    wrong: list[str] = []
+    for number, (endpoint, actor, state) in enumerate(CASES):
+        ids = await make_case(service, actor, state, number)
+        url = url_path_join(jp_base_url, endpoint.path.format(**ids))
+        body = None if endpoint.body is None else json.dumps(endpoint.body)
+        response = await http_server_client.fetch(
+            url,
+            method=endpoint.method,
+            headers=as_user(ACTORS[actor]),
+            body=body,
+            raise_error=False,
+            follow_redirects=False,
+            allow_nonstandard_methods=True,
+        )
+        want = expected(endpoint, actor, state)
+        if response.code != want or response.code >= 500:
+            wrong.append(f"{endpoint.method} {endpoint.path} {endpoint.body or ''} as {actor}, {state}: "
+                         f"{response.code} (expected {want}) {response.body[:120]!r}")
+    assert not wrong, f"{len(wrong)} of {len(CASES)} cases wrong:\n" + "\n".join(wrong)
+
+
+def test_the_matrix_covers_every_share_route_of_the_api(convshare_app):
+    # Given the API's routes, when a route is added, then it must be in the matrix too
+    from jupyter_convshare.server import api
+
+    covered = {e.path.split("?")[0].replace("{share_id}", "_").replace("{grant_id}", "_") for e in ENDPOINTS}
+    for pattern, _handler in api.default_handlers:
+        if not pattern.startswith("convshare/api/shares/") and pattern.split("/")[-1] not in (
+            "whoami", "groups", "shared-with-me"
+        ):
+            continue
+        path = pattern.replace("([^/]+)", "_").replace(r"qr\.(svg|png)", "qr.svg")
+        assert path in covered, f"{pattern} is not in the access matrix"
