@@ -9,7 +9,9 @@ Share grants in every case: ``view`` to group ``class-2026`` (student1), ``colla
 to group ``team`` (carol). The organization member (dave, in no group) is asked about a
 share that also has an ``organization`` ``view`` grant; the non-member (mallory, in no
 group) about one without it (every authenticated user belongs to the organization, so
-"non-member" means: no grant reaches them).
+"non-member" means: no grant reaches them). Every share allows resharing, and carol
+(a collaborator) has made a reshare link of it; the reshare recipient (rita, no grants)
+opens the viewer routes with that link.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import pytest
 from jupyter_server.utils import url_path_join
 
-from .server_helpers import make_api
+from jupyter_convshare.core.access import Principal
 from .test_grants import OWNER, TokenUsersIdentityProvider, as_user, jp_server_config  # noqa: F401
 
 ACTORS = {
@@ -32,6 +34,7 @@ ACTORS = {
     "group viewer": "student1",
     "group collaborator": "carol",
     "non-member": "mallory",
+    "reshare recipient": "rita",
 }
 STATES = ("active", "expired", "revoked", "link off")
 GRANTEES = ("org member", "group viewer", "group collaborator")
@@ -43,7 +46,8 @@ class Endpoint:
     path: str  # {link}, {share_id}, {grant_id} are filled per case
     body: Any = None
     ok: int = 200  # the status for the owner of an active share
-    kind: str = "manage"  # "viewer" (public, link-gated), "read" (grantees too), "manage", "user"
+    kind: str = "manage"  # "viewer" (public, link-gated), "read" (grantees too), "manage",
+    # "reshare" (anyone who may read, when allowed), "user" (any authenticated user)
 
 
 ENDPOINTS = [
@@ -55,6 +59,7 @@ ENDPOINTS = [
     Endpoint("PATCH", "convshare/api/shares/{share_id}", {"link_enabled": True}),
     Endpoint("DELETE", "convshare/api/shares/{share_id}", ok=204),
     Endpoint("POST", "convshare/api/shares/{share_id}/rotate", {}),
+    Endpoint("POST", "convshare/api/shares/{share_id}/reshare", {"expires": "30d"}, ok=201, kind="reshare"),
     Endpoint("POST", "convshare/api/shares/{share_id}/snapshot", {}, ok=400),  # a live share
     Endpoint("GET", "convshare/api/shares/{share_id}/qr.svg"),
     Endpoint("GET", "convshare/api/shares/{share_id}/grants"),
@@ -71,14 +76,17 @@ ENDPOINTS = [
 def expected(endpoint: Endpoint, actor: str, state: str) -> int:
     """The one right status code (DESIGN.md sections 4 and 5)."""
     if endpoint.kind == "viewer":
-        # Public: credentials play no part; only the link and the share's state do.
+        # Public: credentials play no part; only the link and the share's state do (a
+        # reshare follows its parent: expires with it, dies with it, is off with it).
         return {"active": 200, "expired": 410, "revoked": 404, "link off": 404}[state]
     if actor == "anonymous":
         return 403  # every API route is authenticated
     if endpoint.kind == "user":
         return 200
-    if state == "revoked" or actor == "non-member":
+    if state == "revoked" or actor in ("non-member", "reshare recipient"):
         return 404  # gone, or no grant: no existence oracle
+    if endpoint.kind == "reshare":
+        return {"active": 201, "expired": 410, "link off": 403}[state]
     if actor in ("owner", "admin"):
         return endpoint.ok if endpoint.kind == "manage" else 200
     # a grantee
@@ -91,7 +99,8 @@ CASES = [(e, a, s) for e in ENDPOINTS for a in ACTORS for s in STATES]
 
 
 async def make_case(service, actor: str, state: str, number: int) -> dict[str, str]:
-    """A fresh share of the owner's in ``state``: ``{"link", "share_id", "grant_id"}``."""
+    """A fresh share of the owner's in ``state``: ``{"link", "share_id", "grant_id"}``
+    (``link`` is carol's reshare link for the reshare recipient)."""
     from jupyter_convshare.core.importers import load_one
 
     conversation = load_one({"messages": [{"role": "user", "content": f"case {number}"}]})
@@ -106,13 +115,16 @@ async def make_case(service, actor: str, state: str, number: int) -> dict[str, s
         service.add_grant(OWNER, share.share_id, "group", "team", "collaborate")
         if actor == "org member":
             service.add_grant(OWNER, share.share_id, "organization", None, "view")
+        service.update_share(OWNER, share.share_id, allow_reshare=True)
+        child = service.reshare(Principal("carol", groups=frozenset({"team"})), share.share_id, expires="never")
     finally:
         service.clock = real_clock
     if state == "revoked":
         service.revoke(OWNER, share.share_id)
     elif state == "link off":
         service.update_share(OWNER, share.share_id, link_enabled=False)
-    return {"link": share.link, "share_id": share.share_id, "grant_id": viewer_grant.grant_id}
+    link = child.link if actor == "reshare recipient" else share.link
+    return {"link": link, "share_id": share.share_id, "grant_id": viewer_grant.grant_id}
 
 
 async def test_every_endpoint_answers_every_actor_in_every_share_state_with_the_right_status(

@@ -46,6 +46,7 @@ ROUTES = [
     ("GET", "shares/{share_id}/qr.svg"),
     ("GET", "shares/{share_id}/qr.png"),
     ("GET", "shares/{share_id}/export"),
+    ("POST", "shares/{share_id}/reshare"),
     ("GET", "shares/{share_id}/grants"),
     ("POST", "shares/{share_id}/grants"),
     ("PATCH", "shares/{share_id}/grants/{grant_id}"),

@@ -22,7 +22,7 @@ from jupyter_convshare.core.store import MIGRATIONS, SQLiteStore
 from .server_helpers import body_json, make_api
 
 OWNER = "teacher"
-USERS = ("teacher", "admin", "student1", "student2", "carol", "dave", "mallory")
+USERS = ("teacher", "admin", "student1", "student2", "carol", "dave", "mallory", "rita")
 GROUPS = {"class-2026": ["student1", "student2"], "team": ["carol"]}
 
 
@@ -352,3 +352,118 @@ def test_migration_2_keeps_existing_shares_with_the_link_on(tmp_path):
     finally:
         store.close()
     assert sqlite3.connect(tmp_path / "convshare.db").execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+# -- reshare (issue 3 item 6) --------------------------------------------------------------
+
+
+async def granted_share(api, **settings: Any) -> dict[str, Any]:
+    """An owner's share granted to carol (collaborate), with ``settings`` PATCHed."""
+    share = await new_share(api, expires="24h")
+    await grant(api, share["share_id"], "user", "carol", "collaborate")
+    if settings:
+        assert (await api("PATCH", "shares", share["share_id"], body=settings)).code == 200
+    return share
+
+
+async def reshare(api, share_id: str, user: str = "carol", **body: Any):
+    return await api("POST", "shares", share_id, "reshare", body=body, headers=as_user(user))
+
+
+async def page_code(http_server_client, jp_base_url, link: str, headers: dict[str, str] | None = None) -> int:
+    url = url_path_join(jp_base_url, "convshare", "s", link)
+    return (await http_server_client.fetch(url, headers=headers or {}, raise_error=False)).code
+
+
+async def test_a_share_that_does_not_allow_reshare_answers_403_with_a_clear_message(api):
+    share = await granted_share(api)
+    response = await reshare(api, share["share_id"])
+    assert response.code == 403
+    assert "resharing is not allowed" in body_json(response)["message"]
+
+
+async def test_a_reshare_never_outlives_its_parent(api, http_server_client, jp_base_url):
+    share = await granted_share(api, allow_reshare=True)
+    response = await reshare(api, share["share_id"], expires="30d")
+    assert response.code == 201
+    child = body_json(response)
+    assert child["expires_at"] == share["expires_at"]
+    assert child["parent_share_id"] == share["share_id"] and child["created_by"] == "carol"
+    assert child["link"] != share["link"] and child["allow_reshare"] is False
+    assert await page_code(http_server_client, jp_base_url, child["link"]) == 200
+    # When the owner shortens the parent's expiry, the reshare follows
+    patched = body_json(await api("PATCH", "shares", share["share_id"], body={"expires": "1h"}))
+    listed = {s["share_id"]: s for s in body_json(await api("GET", "shares"))["shares"]}
+    assert listed[child["share_id"]]["expires_at"] == patched["expires_at"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"allow_reshare": False}, {"link_enabled": False}, None],
+    ids=["reshare switched off", "link switched off", "parent revoked"],
+)
+async def test_a_reshare_dies_or_switches_off_with_its_parent(api, http_server_client, jp_base_url, change):
+    share = await granted_share(api, allow_reshare=True)
+    child = body_json(await reshare(api, share["share_id"]))
+    if change is None:
+        await api("DELETE", "shares", share["share_id"])
+    else:
+        await api("PATCH", "shares", share["share_id"], body=change)
+    assert await page_code(http_server_client, jp_base_url, child["link"]) == 404
+
+
+async def test_a_reshare_of_a_snapshot_shows_the_parents_frozen_copy(api, service):
+    share = await granted_share(api, allow_reshare=True, mode="snapshot")
+    child = body_json(await reshare(api, share["share_id"]))
+    assert child["mode"] == "snapshot"
+    shown = service.resolve(child["link"], count_view=False).conversation
+    assert "question about lesson" in json.dumps(shown.to_dict())
+
+
+async def test_a_live_reshare_freezes_when_its_parent_becomes_a_snapshot(api, service):
+    share = await granted_share(api, allow_reshare=True)
+    child = body_json(await reshare(api, share["share_id"]))
+    await api("PATCH", "shares", share["share_id"], body={"mode": "snapshot"})
+    assert service.resolve(child["link"], count_view=False).share.mode == "snapshot"
+
+
+async def test_a_reshare_cannot_be_reshared_and_users_without_a_grant_get_404(api):
+    share = await granted_share(api, allow_reshare=True)
+    child = body_json(await reshare(api, share["share_id"]))
+    assert (await reshare(api, child["share_id"], user=OWNER)).code == 403
+    assert (await reshare(api, share["share_id"], user="mallory")).code == 404
+
+
+async def test_sharing_the_conversation_again_returns_the_owners_share_not_a_reshare(api):
+    share = await granted_share(api, allow_reshare=True)
+    await reshare(api, share["share_id"])
+    again = await api("POST", "shares", body={"conversation_id": share["conversation_id"]})
+    assert again.code == 200 and body_json(again)["share_id"] == share["share_id"]
+
+
+# -- single-use links ----------------------------------------------------------------------
+
+
+async def test_the_first_opener_claims_a_single_use_link(api, convshare_app):
+    from jupyter_convshare.core.errors import NotFound
+
+    share = await new_share(api)
+    body = body_json(await api("PATCH", "shares", share["share_id"], body={"single_use": True}))
+    assert body["single_use"] is True and body["claimed"] is False
+    checked, _key = await convshare_app.check_link(share["link"])
+    assert (await convshare_app.claim_link(checked, "user:dave")).claimed_by == "user:dave"
+    # the same opener again, with a fresh check: still in
+    checked, _key = await convshare_app.check_link(share["link"])
+    assert (await convshare_app.claim_link(checked, "user:dave")).claimed_by == "user:dave"
+    with pytest.raises(NotFound) as refused:
+        await convshare_app.claim_link(checked, "browser:" + "0" * 64)
+    assert refused.value.message == "this link does not exist or is no longer shared"
+    assert body_json(await api("GET", "shares", share["share_id"]))["claimed"] is True
+
+
+async def test_a_link_that_is_not_single_use_is_never_claimed(api, convshare_app, service):
+    share = await new_share(api)
+    checked, _key = await convshare_app.check_link(share["link"])
+    assert (await convshare_app.claim_link(checked, "user:dave")).claimed_by is None
+    assert (await convshare_app.claim_link(checked, "user:mallory")).claimed_by is None
+    assert service.get_share(OWNER, share["share_id"]).claimed_by is None

@@ -170,6 +170,39 @@ def decide_read(
     return access
 
 
+def decide_reshare(
+    principal: PrincipalLike, share: Any, grants: Iterable[GrantLike], *, expired: bool
+) -> None:
+    """May ``principal`` make their own link of ``share``? Raise if not.
+
+    ``share`` has ``owner``, ``allow_reshare``, ``link_enabled`` and ``parent_share_id``.
+    Anyone who may read it (owner, admin, grantee) may, while it has not expired, allows
+    reshare, is not itself a reshare, and has its link on.
+
+    Raises:
+        NotFound: (404) no access; Expired: (410) the share has expired;
+        Forbidden: (403, ``field="share_id"``) resharing is not allowed, or the link is off.
+    """
+    decide_read(principal, share, grants, expired=False)
+    if expired:
+        raise Expired("this share has expired: it cannot be reshared")
+    if share.parent_share_id is not None or not share.allow_reshare:
+        raise Forbidden(
+            "resharing is not allowed for this share: ask its owner to allow it", field="share_id"
+        )
+    if not share.link_enabled:
+        raise Forbidden(
+            "link access is off for this share, so it cannot be reshared as a link", field="share_id"
+        )
+
+
+def may_open_claimed(holder: str, claimant: str) -> bool:
+    """A single-use link claimed by ``holder``: may ``claimant`` open it? Only the holder."""
+    import hmac
+
+    return hmac.compare_digest(holder.encode("utf-8"), claimant.encode("utf-8"))
+
+
 def can_manage_conversation(principal: PrincipalLike, conversation: Owned) -> bool:
     """May ``principal`` read, change, share or delete a stored conversation? Owner only."""
     return is_owner(principal, conversation)

@@ -144,6 +144,9 @@ class Share:
         link_enabled: anyone with the link may view it (off: the link answers 404).
         allow_reshare: grantees may make their own link of it (issue 3 item 6).
         single_use: the first opener claims the link (issue 3 item 6).
+        parent_share_id: for a reshare, the share it came from (it dies with it).
+        created_by: for a reshare, the grantee who made it.
+        claimed_by: who claimed a single-use link (:meth:`ShareService.claim_link`).
     """
 
     share_id: str
@@ -161,6 +164,9 @@ class Share:
     link_enabled: bool = True
     allow_reshare: bool = False
     single_use: bool = False
+    parent_share_id: str | None = None
+    created_by: str | None = None
+    claimed_by: str | None = None
 
     def is_expired(self, now: datetime) -> bool:
         """``True`` when ``expires_at`` is set and ``now >= expires_at``."""
@@ -185,6 +191,9 @@ class Share:
             "link_enabled": self.link_enabled,
             "allow_reshare": self.allow_reshare,
             "single_use": self.single_use,
+            "claimed": self.claimed_by is not None,
+            "parent_share_id": self.parent_share_id,
+            "created_by": self.created_by,
         }
 
 
@@ -586,8 +595,38 @@ class ShareService:
             if changes:
                 changes["updated_at"] = _after(record.updated_at, now)
                 tx.update_share(share_id, changes)
+                self._bound_children(tx, share_id, changes, now)
             record = self._managed(tx, owner, share_id)
         return self._share(record)
+
+    def _bound_children(
+        self, tx: StoreSession, share_id: str, changes: dict[str, Any], now: datetime
+    ) -> None:
+        """Keep the reshares of ``share_id`` within it after ``changes`` (one transaction):
+        no reshare once it is off, no link once the parent's is off, never a later expiry."""
+        if changes.get("allow_reshare") == 0:
+            for child in tx.list_children(share_id):
+                tx.delete_share(child.share_id)
+            return
+        for child in tx.list_children(share_id):
+            child_changes: dict[str, Any] = {}
+            if "mode" in changes and child.mode != changes["mode"]:
+                # a live reshare of a frozen parent would show more than the parent does
+                child_changes["mode"] = changes["mode"]
+                child_changes["snapshot_at"] = changes.get("snapshot_at")
+                if changes["mode"] == "snapshot":
+                    tx.copy_snapshot(share_id, child.share_id)
+                else:
+                    tx.delete_snapshot(child.share_id)
+            if "link_enabled" in changes and child.link_enabled != bool(changes["link_enabled"]):
+                child_changes["link_enabled"] = changes["link_enabled"]
+            if "expires_at" in changes:
+                limit = changes["expires_at"]
+                if limit is not None and (child.expires_at is None or child.expires_at > limit):
+                    child_changes["expires_at"] = limit
+            if child_changes:
+                child_changes["updated_at"] = _after(child.updated_at, now)
+                tx.update_share(child.share_id, child_changes)
 
     def update_snapshot(self, owner: str, share_id: str) -> Share:
         """Re-freeze a snapshot share at the conversation's current state (same link).
@@ -820,6 +859,102 @@ class ShareService:
             _find_grant(tx, share_id, grant_id)
             tx.delete_grant(grant_id)
 
+    def reshare(
+        self,
+        principal: access.PrincipalLike,
+        share_id: str,
+        *,
+        expires: str | datetime | None = DEFAULT_EXPIRES,
+    ) -> Share:
+        """Make ``principal``'s own link of a share granted to them (issue 3 item 6).
+
+        The reshare is a read-only link of the same conversation (same mode; a snapshot
+        share's frozen copy is copied), owned by the share's owner and recorded as
+        ``created_by`` the principal. It never outlives its parent (its expiry is capped at
+        the parent's), never gives more (a plain view link; no reshare, no grants of its
+        own), has its link off while the parent's is off, and dies with it (revoke, delete,
+        reshare switched off).
+
+        Raises:
+            NotFound: no such share or no access; Expired: the share has expired;
+            Forbidden: resharing is off for this share, or its link is off;
+            InvalidRequest: bad ``expires``.
+        """
+        p = access.as_principal(principal)
+        now = self._now()
+        requested = self._expiry(expires, now)
+        child_id = new_share_id()
+        nonce = new_nonce()
+        lookup = lookup_key(derive_link(self._secret, child_id, nonce))
+        with self.store.write() as tx:
+            parent = tx.get_share(share_id) if isinstance(share_id, str) else None
+            if parent is None:
+                raise NotFound("no such share", field="share_id")
+            access.decide_reshare(
+                p, parent, tx.list_grants(share_id), expired=_is_expired(parent.expires_at, now)
+            )
+            expires_at = requested
+            if parent.expires_at is not None and (expires_at is None or expires_at > parent.expires_at):
+                expires_at = parent.expires_at
+            tx.insert_share(
+                ShareRecord(
+                    share_id=child_id,
+                    owner=parent.owner,
+                    conversation_id=parent.conversation_id,
+                    link_nonce=nonce,
+                    link_lookup=lookup,
+                    mode=parent.mode,
+                    expires_at=expires_at,
+                    created_at=now,
+                    updated_at=now,
+                    snapshot_at=parent.snapshot_at,
+                    view_count=0,
+                    last_accessed_at=None,
+                    link_enabled=True,
+                    allow_reshare=False,
+                    single_use=False,
+                    parent_share_id=parent.share_id,
+                    created_by=p.name,
+                )
+            )
+            if parent.mode == "snapshot":
+                tx.copy_snapshot(parent.share_id, child_id)
+            record = tx.get_share(child_id)
+        assert record is not None
+        return self._share(record)
+
+    def claim_link(self, share: Share, claimant: str) -> Share:
+        """Let ``claimant`` open a share's link, claiming it first when it is single-use.
+
+        For the viewer, after the link check (:meth:`resolve_share` /
+        ``ConvShareApp.check_link``) and before serving anything of the link. A share that
+        is not single-use is returned as it is (no write). The first claimant of a
+        single-use link claims it (one short write); the same claimant is let in again;
+        anyone else gets the same :class:`~.errors.NotFound` as an unknown link.
+
+        Args:
+            share: the share of the checked link (its ``single_use``/``claimed_by`` as read).
+            claimant: a stable id of the opener: ``"user:<name>"`` for a logged-in user, or
+                ``"browser:<sha256 hex of a random cookie>"`` for an anonymous browser
+                (never the raw cookie: the store is not a secret store).
+
+        Raises:
+            NotFound: claimed by someone else, or the share is gone.
+            InvalidRequest: empty ``claimant``.
+        """
+        if not share.single_use:
+            return share
+        if not isinstance(claimant, str) or not claimant:
+            raise InvalidRequest("claimant: expected a non-empty string", field="claimant")
+        if share.claimed_by is not None:
+            holder = share.claimed_by
+        else:
+            with self.store.write() as tx:
+                holder = tx.claim_share(share.share_id, claimant)
+        if holder is None or not access.may_open_claimed(holder, claimant):
+            raise _link_not_found()
+        return dataclasses.replace(share, claimed_by=holder)
+
     def access_to(self, principal: access.PrincipalLike, share_id: str) -> tuple[Share, str]:
         """A share as ``principal`` may read it: ``(share, access)``.
 
@@ -942,6 +1077,9 @@ class ShareService:
             link_enabled=record.link_enabled,
             allow_reshare=record.allow_reshare,
             single_use=record.single_use,
+            parent_share_id=record.parent_share_id,
+            created_by=record.created_by,
+            claimed_by=record.claimed_by,
         )
 
     def _managed(
@@ -989,6 +1127,8 @@ class ShareService:
             view_count=row.view_count,
             last_accessed_at=parse_stored_time(row.last_accessed_at),
             title=row.title,
+            single_use=bool(row.single_use),
+            claimed_by=row.claimed_by,
         )
 
     def _count_view(self, share: Share, now: datetime) -> Share:

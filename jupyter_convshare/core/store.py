@@ -117,6 +117,7 @@ class ShareRecord:
         single_use: the first opener claims the link (migration 2).
         parent_share_id: the share a reshare came from, or ``None`` (migration 2).
         claimed_by: who claimed a single-use link, or ``None`` (migration 2).
+        created_by: the grantee who made a reshare, or ``None`` (migration 3).
     """
 
     share_id: str
@@ -137,6 +138,7 @@ class ShareRecord:
     single_use: bool = False
     parent_share_id: str | None = None
     claimed_by: str | None = None
+    created_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,7 @@ class LinkRow(NamedTuple):
         title: the conversation's title.
         conversation_version: the conversation's ``version``.
         conversation_created_at: the conversation's ``created_at`` (text).
+        single_use, claimed_by: the share's single-use flag (0/1) and claimant.
         doc: the document JSON text the share shows (live: the conversation's; snapshot:
             the frozen copy; ``None`` when that is missing) with ``with_doc=True``,
             else ``None``.
@@ -195,6 +198,8 @@ class LinkRow(NamedTuple):
     title: str | None
     conversation_version: int
     conversation_created_at: str
+    single_use: int
+    claimed_by: str | None
     doc: str | None
 
 
@@ -437,12 +442,18 @@ def _migration_2_grants(db: sqlite_utils.Database) -> None:
     db.table("grants").create_index(["principal_type", "principal"])
 
 
+def _migration_3_reshare(db: sqlite_utils.Database) -> None:
+    """Issue 3: who made a reshare (``created_by``; the owner's shares have ``NULL``)."""
+    db.table("shares").add_column("created_by", str)
+    db.table("shares").create_index(["parent_share_id"])
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
-MIGRATIONS: list[Migration] = [_migration_1_initial, _migration_2_grants]
+MIGRATIONS: list[Migration] = [_migration_1_initial, _migration_2_grants, _migration_3_reshare]
 """Schema migrations in order; migration ``n`` (1-based) brings ``user_version`` to ``n``.
 
-Append only. Migration 2 (issue 3): grants, link on/off, reshare and single-use columns.
+Append only. Migrations 2 and 3 (issue 3): grants, link on/off, reshare and single-use.
 """
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -510,6 +521,7 @@ def _share_record(row: dict[str, Any]) -> ShareRecord:
         single_use=bool(row.get("single_use", 0)),
         parent_share_id=row.get("parent_share_id"),
         claimed_by=row.get("claimed_by"),
+        created_by=row.get("created_by"),
     )
 
 
@@ -533,13 +545,13 @@ _SHARE_SELECT = (
     "SELECT s.share_id, s.owner, s.conversation_id, s.link_nonce, s.link_lookup, s.mode,"
     " s.expires_at, s.created_at, s.updated_at, s.snapshot_at, s.view_count,"
     " s.last_accessed_at, c.title AS title, s.link_enabled, s.allow_reshare, s.single_use,"
-    " s.parent_share_id, s.claimed_by"
+    " s.parent_share_id, s.claimed_by, s.created_by"
     " FROM shares s JOIN conversations c ON c.owner = s.owner AND c.id = s.conversation_id"
 )
 _LINK_COLUMNS = (
     "SELECT s.share_id, s.owner, s.conversation_id, s.link_nonce, s.mode, s.expires_at,"
     " s.created_at, s.updated_at, s.snapshot_at, s.view_count, s.last_accessed_at,"
-    " c.title, c.version, c.created_at, "
+    " c.title, c.version, c.created_at, s.single_use, s.claimed_by, "
 )
 _LINK_FROM = (
     " FROM shares s JOIN conversations c ON c.owner = s.owner AND c.id = s.conversation_id"
@@ -684,8 +696,9 @@ class SQLiteSession:
         return _share_record(row) if row else None
 
     def find_share(self, owner: str, conversation_id: str) -> ShareRecord | None:
+        # the owner's own share: reshares (with a parent) are never "the" share
         row = self._one(
-            _SHARE_SELECT + " WHERE s.owner = ? AND s.conversation_id = ?"
+            _SHARE_SELECT + " WHERE s.owner = ? AND s.conversation_id = ? AND s.parent_share_id IS NULL"
             " ORDER BY s.created_at, s.share_id LIMIT 1",
             (owner, conversation_id),
         )
@@ -718,6 +731,7 @@ class SQLiteSession:
                 "single_use": int(record.single_use),
                 "parent_share_id": record.parent_share_id,
                 "claimed_by": record.claimed_by,
+                "created_by": record.created_by,
             }
         )
 
@@ -729,8 +743,32 @@ class SQLiteSession:
         self.db.table("shares").update(share_id, row)
 
     def delete_share(self, share_id: str) -> bool:
+        # a reshare dies with its parent (no foreign key: SQLite cannot add one to a table)
+        self.db.execute("DELETE FROM shares WHERE parent_share_id = ?", [share_id])
         cursor = self.db.execute("DELETE FROM shares WHERE share_id = ?", [share_id])
         return cursor.rowcount > 0
+
+    def list_children(self, share_id: str) -> list[ShareRecord]:
+        rows = self._all(
+            _SHARE_SELECT + " WHERE s.parent_share_id = ? ORDER BY s.created_at, s.share_id", (share_id,)
+        )
+        return [_share_record(r) for r in rows]
+
+    def claim_share(self, share_id: str, claimant: str) -> str | None:
+        """Set ``claimed_by`` if nobody has; returns who holds the claim now."""
+        self.db.execute(
+            "UPDATE shares SET claimed_by = ? WHERE share_id = ? AND claimed_by IS NULL",
+            [claimant, share_id],
+        )
+        row = self._one("SELECT claimed_by FROM shares WHERE share_id = ?", (share_id,))
+        return row["claimed_by"] if row else None
+
+    def copy_snapshot(self, from_share_id: str, to_share_id: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO snapshots (share_id, doc)"
+            " SELECT ?, doc FROM snapshots WHERE share_id = ?",
+            [to_share_id, from_share_id],
+        )
 
     def delete_shares_of_owner(self, owner: str) -> int:
         cursor = self.db.execute("DELETE FROM shares WHERE owner = ?", [owner])

@@ -19,6 +19,7 @@ Routes (relative to ``base_url``):
 ``POST convshare/api/shares/<share_id>/snapshot``        re-freeze a snapshot (same link)
 ``GET convshare/api/shares/<share_id>/qr.svg|qr.png``    QR code of the share's URL
 ``GET convshare/api/shares/<share_id>/export``           ``?format=``: what a grantee may read
+``POST convshare/api/shares/<share_id>/reshare``         a grantee's own link (if allowed)
 ``GET|POST convshare/api/shares/<share_id>/grants``      list / add (or update) a grant
 ``PATCH|DELETE .../shares/<share_id>/grants/<grant_id>`` change / remove a grant
 ``GET convshare/api/whoami``                             the current user, groups, admin flag
@@ -677,6 +678,24 @@ class ShareExportHandler(_Base):
         self.finish(data, set_content_type=spec.media_type)
 
 
+class ReshareHandler(_Base):
+    """``POST convshare/api/shares/<share_id>/reshare``: my own link of a share granted to me."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, share_id: str) -> None:
+        """Body ``{"expires"?}`` (capped at the share's own expiry): 201 with the reshare's
+        JSON (``url``, ``parent_share_id``, ``created_by``). 403 with a clear message when
+        the share does not allow resharing (or its link is off), 410 when it has expired,
+        404 without access."""
+        app = self.convshare
+        body = self.json_body(max_bytes=64 * 1024)
+        _check_keys(body, {"expires"})
+        expires = app.check_expires(_expires_value(body, app.default_expires))
+        share = await self.run(self.service.reshare, self.principal, share_id, expires=expires)
+        self.write_json(self.share_json(share), 201)
+
+
 _GRANT_KEYS = {"principal_type", "principal", "permission"}
 
 
@@ -779,6 +798,7 @@ default_handlers: list[tuple[str, type[ConvShareAPIHandler]]] = [
     (rf"convshare/api/shares/{_ID}/snapshot", ShareSnapshotHandler),
     (rf"convshare/api/shares/{_ID}/qr\.(svg|png)", ShareQRHandler),
     (rf"convshare/api/shares/{_ID}/export", ShareExportHandler),
+    (rf"convshare/api/shares/{_ID}/reshare", ReshareHandler),
     (rf"convshare/api/shares/{_ID}/grants", GrantsHandler),
     (rf"convshare/api/shares/{_ID}/grants/{_ID}", GrantHandler),
     (r"convshare/api/whoami", WhoamiHandler),

@@ -462,6 +462,28 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
                 share, key = service.resolve_share(link, count_view=False)
         return share, key
 
+    async def claim_link(self, share: Share, claimant: str) -> Share:
+        """Let ``claimant`` open a checked link; the first opener claims a single-use link.
+
+        For the viewer: call it after :meth:`check_link` (or :meth:`resolve_link`) on every
+        link route (page, files, ZIP, exports, QR), before serving anything, including a
+        cached page. Not single-use: returns at once (no I/O). Otherwise the claim is one
+        short write in a worker thread (``ShareService.claim_link``).
+
+        Args:
+            share: the share :meth:`check_link` returned.
+            claimant: ``"user:<name>"`` for a logged-in user, else
+                ``"browser:<sha256 hex of a random per-browser cookie>"``.
+
+        Raises:
+            NotFound: claimed by someone else (answer the same 404 page as an unknown link).
+        """
+        if not share.single_use:
+            return share
+        if share.claimed_by is not None:
+            return self.service.claim_link(share, claimant)  # no write: a comparison
+        return await asyncio.to_thread(self.service.claim_link, share, claimant)
+
     def flush_views(self) -> int:
         """Write the page views counted in memory now (blocking: call it in a thread).
 
