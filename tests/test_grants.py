@@ -467,3 +467,14 @@ async def test_a_link_that_is_not_single_use_is_never_claimed(api, convshare_app
     assert (await convshare_app.claim_link(checked, "user:dave")).claimed_by is None
     assert (await convshare_app.claim_link(checked, "user:mallory")).claimed_by is None
     assert service.get_share(OWNER, share["share_id"]).claimed_by is None
+
+
+async def test_rotating_a_claimed_single_use_link_frees_it_for_a_new_first_opener(api, convshare_app):
+    share = await new_share(api)
+    await api("PATCH", "shares", share["share_id"], body={"single_use": True})
+    checked, _key = await convshare_app.check_link(share["link"])
+    await convshare_app.claim_link(checked, "user:dave")
+    rotated = body_json(await api("POST", "shares", share["share_id"], "rotate"))
+    assert rotated["claimed"] is False
+    checked, _key = await convshare_app.check_link(rotated["link"])
+    assert (await convshare_app.claim_link(checked, "user:mallory")).claimed_by == "user:mallory"

@@ -584,6 +584,8 @@ class ShareService:
                 changes[key] = int(value)
         with self.store.write() as tx:
             record = self._managed(tx, owner, share_id)
+            if changes.get("single_use") and not record.single_use:
+                changes["claimed_by"] = None  # switched on: the next opener claims it
             if mode is not UNSET and mode != record.mode:
                 changes["mode"] = mode
                 if mode == "snapshot":
@@ -653,8 +655,9 @@ class ShareService:
             record = self._managed(tx, owner, share_id)
         return self._share(record)
 
-    def rotate_link(self, owner: str, share_id: str) -> Share:
-        """Give the share a new link; the old one answers 404 from now on. Raises NotFound."""
+    def rotate_link(self, owner: access.PrincipalLike, share_id: str) -> Share:
+        """Give the share a new link; the old one answers 404 from now on (a single-use
+        link is unclaimed again). Raises NotFound, Forbidden (a grantee)."""
         now = self._now()
         nonce = new_nonce()
         lookup = lookup_key(derive_link(self._secret, share_id, nonce))
@@ -665,6 +668,7 @@ class ShareService:
                 {
                     "link_nonce": nonce,
                     "link_lookup": lookup,
+                    "claimed_by": None,  # a new single-use link waits for its own first opener
                     "updated_at": _after(record.updated_at, now),
                 },
             )

@@ -275,6 +275,37 @@ class StoreSession(Protocol):
         """
 
     # snapshots
+    def list_children(self, share_id: str) -> list[ShareRecord]:
+        """The reshares of ``share_id`` (``parent_share_id`` is it), oldest first."""
+
+    def claim_share(self, share_id: str, claimant: str) -> str | None:
+        """Claim a single-use share for ``claimant`` if unclaimed; who holds it now (``None``: gone)."""
+
+    def copy_snapshot(self, from_share_id: str, to_share_id: str) -> None:
+        """Copy one share's frozen document to another share."""
+
+    def get_share_doc(self, share_id: str) -> str | None:
+        """The document a share shows (live: the conversation's; snapshot: the frozen copy)."""
+
+    def list_grants(self, share_id: str) -> list[GrantRecord]:
+        """The share's grants, oldest first."""
+
+    def find_grant(self, share_id: str, principal_type: str, principal: str) -> GrantRecord | None:
+        """The share's grant for one principal (``""`` for the organization), or ``None``."""
+
+    def insert_grant(self, record: GrantRecord) -> None:
+        """Add a grant."""
+
+    def update_grant(self, grant_id: str, permission: str, updated_at: datetime) -> None:
+        """Change a grant's permission."""
+
+    def delete_grant(self, grant_id: str) -> bool:
+        """Delete a grant; ``True`` if it existed."""
+
+    def list_granted(self, user: str, groups: Iterable[str]) -> list[tuple[ShareRecord, GrantRecord]]:
+        """``(share, grant)`` pairs of every grant for the organization, ``user`` or one of
+        ``groups``, newest share change first."""
+
     def get_snapshot(self, share_id: str) -> str | None:
         """The frozen document JSON text, or ``None``."""
 
