@@ -315,6 +315,10 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
+def _optional_bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
 def _describe_expiry(expires_at: datetime | None, now: datetime | None = None) -> str:
     """``"2025-01-08 10:00 UTC (in 7 days)"``, or ``"never"``."""
     if expires_at is None:
@@ -350,6 +354,9 @@ class Share:
         warnings: secrets found in the content, ``[{"kind", "message", "message_id"}]``.
         created_at, updated_at, snapshot_at, last_accessed_at: UTC or ``None``.
         view_count: number of viewer page views.
+        link_enabled, allow_reshare, single_use: the share's audience settings (issue 3:
+            anyone-with-the-link access, recipients may reshare, first opener claims the
+            link), or ``None`` when the server does not report them (an older server).
     """
 
     share_id: str
@@ -365,6 +372,9 @@ class Share:
     snapshot_at: datetime | None = None
     view_count: int = 0
     last_accessed_at: datetime | None = None
+    link_enabled: bool | None = None
+    allow_reshare: bool | None = None
+    single_use: bool | None = None
     _client: ConvShareClient | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -392,6 +402,9 @@ class Share:
             snapshot_at=_time(data.get("snapshot_at")),
             view_count=int(data.get("view_count") or 0),
             last_accessed_at=_time(data.get("last_accessed_at")),
+            link_enabled=_optional_bool(data.get("link_enabled")),
+            allow_reshare=_optional_bool(data.get("allow_reshare")),
+            single_use=_optional_bool(data.get("single_use")),
             _client=client,
         )
 
@@ -413,6 +426,12 @@ class Share:
             "last_accessed_at": format_time(self.last_accessed_at),
             "created": self.created,
             "warnings": list(self.warnings),
+            # The issue-3 settings only when the server reported them.
+            **{
+                name: getattr(self, name)
+                for name in ("link_enabled", "allow_reshare", "single_use")
+                if getattr(self, name) is not None
+            },
         }
 
     # -- actions (through the client that made this share) --------------------------
@@ -930,13 +949,27 @@ class ConvShareClient:
         *,
         expires: str | datetime | None | Any = ...,
         mode: str | Any = ...,
+        link_enabled: bool | Any = ...,
+        allow_reshare: bool | Any = ...,
+        single_use: bool | Any = ...,
     ) -> Share:
-        """``PATCH convshare/api/shares/<share_id>``; ``...`` (the default) leaves a setting as is."""
+        """``PATCH convshare/api/shares/<share_id>``; ``...`` (the default) leaves a setting as is.
+
+        ``link_enabled``, ``allow_reshare`` and ``single_use`` (bools) need a server with
+        the issue-3 share settings; an older one ignores or refuses them.
+        """
         body: dict[str, Any] = {}
         if expires is not ...:
             body["expires"] = _expires_json(expires)
         if mode is not ...:
             body["mode"] = mode
+        for name, value in (
+            ("link_enabled", link_enabled),
+            ("allow_reshare", allow_reshare),
+            ("single_use", single_use),
+        ):
+            if value is not ...:
+                body[name] = bool(value)
         return self._share(self._request("PATCH", "shares", share_id, json_body=body))
 
     def update_snapshot(self, share_id: str) -> Share:
@@ -955,6 +988,67 @@ class ConvShareClient:
         """``DELETE convshare/api/shares``: revoke every share; returns how many."""
         data = self._request("DELETE", "shares")
         return int((data or {}).get("revoked", 0))
+
+    # -- identity, groups and grants (issue 3) -------------------------------------------
+
+    def whoami(self) -> dict[str, Any]:
+        """``GET convshare/api/whoami``: ``{"name": str, "groups": [str], "is_admin": bool}``."""
+        return dict(self._request("GET", "whoami") or {})
+
+    def groups(self) -> list[dict[str, Any]]:
+        """``GET convshare/api/groups``: the configured groups, ``[{"name": str, "members": int}]``."""
+        return self._items(self._request("GET", "groups"), "groups")
+
+    def list_grants(self, share_id: str) -> list[dict[str, Any]]:
+        """``GET convshare/api/shares/<share_id>/grants``: the share's grants.
+
+        Each grant is ``{"grant_id", "principal_type": "organization"|"group"|"user",
+        "principal": str|None, "permission": "view"|"collaborate", "created_at",
+        "updated_at"}`` (times ISO 8601 UTC).
+        """
+        return self._items(self._request("GET", "shares", share_id, "grants"), "grants")
+
+    def grant(
+        self,
+        share_id: str,
+        principal_type: str,
+        principal: str | None = None,
+        permission: str = "view",
+    ) -> dict[str, Any]:
+        """``POST convshare/api/shares/<share_id>/grants``: give ``permission`` to a principal.
+
+        Args:
+            principal_type: ``"organization"`` (every authenticated user; ``principal``
+                ``None``), ``"group"`` or ``"user"`` (``principal`` names it).
+            permission: ``"view"`` or ``"collaborate"``.
+
+        Returns:
+            The grant (an existing grant of the same principal is updated).
+        """
+        body = {"principal_type": principal_type, "principal": principal, "permission": permission}
+        return dict(self._request("POST", "shares", share_id, "grants", json_body=body) or {})
+
+    def update_grant(self, share_id: str, grant_id: str, permission: str) -> dict[str, Any]:
+        """``PATCH convshare/api/shares/<share_id>/grants/<grant_id>``: change the permission."""
+        return dict(
+            self._request(
+                "PATCH", "shares", share_id, "grants", grant_id,
+                json_body={"permission": permission},
+            )
+            or {}
+        )
+
+    def revoke_grant(self, share_id: str, grant_id: str) -> None:
+        """``DELETE convshare/api/shares/<share_id>/grants/<grant_id>``: remove a grant."""
+        self._request("DELETE", "shares", share_id, "grants", grant_id)
+
+    def shared_with_me(self) -> list[dict[str, Any]]:
+        """``GET convshare/api/shared-with-me``: conversations granted to the current user.
+
+        Each item is ``{"share_id", "conversation_id", "title", "owner", "permission",
+        "url", "updated_at"}``.
+        """
+        return self._items(self._request("GET", "shared-with-me"), "conversations")
 
     def qr_svg(self, share_id: str) -> bytes:
         """``GET convshare/api/shares/<share_id>/qr.svg``: the link's QR code (SVG bytes)."""
