@@ -1,0 +1,287 @@
+"""``ShareDialog``: create a share of a conversation, or change, rotate or revoke it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import ipywidgets as w
+
+from ..client import ConvShareClient, Share, _describe_expiry
+from .qrcode import QRCode
+from .status import COPY_HINT, ReadOnlyText, StatusLine, client_or_default, reporting, safe_link
+
+__all__ = ["EXPIRY_CHOICES", "ShareDialog"]
+
+EXPIRY_CHOICES: list[tuple[str, str]] = [
+    ("1 hour", "1h"),
+    ("24 hours", "24h"),
+    ("7 days", "7d"),
+    ("30 days", "30d"),
+    ("never", "never"),
+]
+"""Dropdown labels and the REST API's expiry presets (DESIGN.md section 4)."""
+
+
+class ShareDialog(w.VBox):
+    """Share one conversation and manage its link, in a notebook.
+
+    Args:
+        source: what to share, as :func:`jupyter_convshare.share` takes it: a ``.chat``
+            (or JSON) path, a message list, a dict with ``"messages"`` or a
+            ``Conversation``. Give either ``source`` or ``conversation_id``.
+        conversation_id: a conversation already in the store (its existing share, if
+            any, is shown at once).
+        client: the REST client (default: a :class:`ConvShareClient` for the
+            discovered server).
+        title: title for viewers (default: the conversation's own).
+
+    Calls (through the client): ``POST convshare/api/shares`` (Create), ``PATCH
+    convshare/api/shares/<id>`` (Update, and after Create when the conversation was
+    already shared, so that the chosen settings apply), ``POST .../snapshot``, ``POST
+    .../rotate``, ``DELETE .../<id>`` (Revoke, after a confirm step) and, for a
+    ``conversation_id``, ``GET convshare/api/shares`` to find its existing share.
+
+    The link on/off and reshare checkboxes are enabled only when the server's share
+    JSON has ``link_enabled`` / ``allow_reshare`` (servers with issue-3 grants).
+
+    Attributes:
+        share: the current :class:`~jupyter_convshare.client.Share`, or ``None``.
+        expires, mode, link_enabled, allow_reshare: the setting controls.
+        create_button: "Create link", then "Update".
+        link_text, copy_button, open_link, qr: the link, selectable, and its QR code.
+        snapshot_button, rotate_button, revoke_button: actions on the share.
+        confirm_box, confirm_button, cancel_button: the revoke confirm step.
+        status: the status line (errors appear here).
+    """
+
+    def __init__(
+        self,
+        source: Any = None,
+        *,
+        conversation_id: str | None = None,
+        client: ConvShareClient | None = None,
+        title: str | None = None,
+    ) -> None:
+        self.source = source
+        self.conversation_id = conversation_id
+        self.title = title
+        self.share: Share | None = None
+        self._client = client
+
+        self.expires = w.Dropdown(options=EXPIRY_CHOICES, value="7d", description="Expires")
+        self.mode = w.ToggleButtons(
+            options=[("Live", "live"), ("Snapshot", "snapshot")],
+            value="live",
+            description="Mode",
+            tooltips=[
+                "viewers see the conversation as it is now, and as it goes on",
+                "viewers see it frozen as it is when you share (Update snapshot refreshes it)",
+            ],
+        )
+        self.link_enabled = w.Checkbox(
+            value=True, description="Anyone with the link can view", disabled=True, indent=False
+        )
+        self.allow_reshare = w.Checkbox(
+            value=False, description="Recipients may reshare", disabled=True, indent=False
+        )
+        self.create_button = w.Button(description="Create link", button_style="primary", icon="link")
+        self.link_text = ReadOnlyText(
+            value="", placeholder="no link yet", layout=w.Layout(width="36em")
+        )
+        self.copy_button = w.Button(description="Copy", icon="copy", disabled=True)
+        self.open_link = w.HTML()
+        self.qr = QRCode("")
+        self.snapshot_button = w.Button(description="Update snapshot", icon="camera", disabled=True)
+        self.rotate_button = w.Button(description="Rotate link", icon="refresh", disabled=True)
+        self.revoke_button = w.Button(
+            description="Revoke", icon="trash", button_style="danger", disabled=True
+        )
+        self.confirm_button = w.Button(description="Yes, revoke", button_style="danger")
+        self.cancel_button = w.Button(description="Cancel")
+        self.confirm_box = w.HBox(
+            [
+                w.Label("Revoke this link? Anyone who opens it will get 'not found'."),
+                self.confirm_button,
+                self.cancel_button,
+            ],
+            layout=w.Layout(display="none"),
+        )
+        self.status = StatusLine()
+
+        self.create_button.on_click(lambda _: self.create_or_update())
+        self.copy_button.on_click(lambda _: self.copy())
+        self.snapshot_button.on_click(lambda _: self.update_snapshot())
+        self.rotate_button.on_click(lambda _: self.rotate())
+        self.revoke_button.on_click(lambda _: self.ask_revoke())
+        self.confirm_button.on_click(lambda _: self.revoke())
+        self.cancel_button.on_click(lambda _: self.cancel_revoke())
+
+        super().__init__(
+            [
+                w.HTML("<strong>Share conversation</strong>"),
+                self.expires,
+                self.mode,
+                w.HBox([self.link_enabled, self.allow_reshare]),
+                self.create_button,
+                w.HBox([self.link_text, self.copy_button, self.open_link]),
+                self.qr,
+                w.HBox([self.snapshot_button, self.rotate_button, self.revoke_button]),
+                self.confirm_box,
+                self.status,
+            ]
+        )
+        if (source is None) == (conversation_id is None):
+            self.status.error("give either a source or a conversation_id to share")
+            self.create_button.disabled = True
+            return
+        if conversation_id is not None:
+            self._find_existing()
+
+    # -- actions ------------------------------------------------------------------------
+
+    @property
+    def client(self) -> ConvShareClient:
+        """The REST client (made on first use, so a missing server shows as a status error)."""
+        if self._client is None:
+            self._client = client_or_default(None)
+        return self._client
+
+    @reporting
+    def create_or_update(self) -> Share | None:
+        """Create the share with the chosen settings, or apply them to the current share."""
+        if self.share is None:
+            if self.conversation_id is not None:
+                share = self.client.create_share(
+                    conversation_id=self.conversation_id,
+                    title=self.title,
+                    expires=self.expires.value,
+                    mode=self.mode.value,
+                )
+            else:
+                share = self.client.share(
+                    self.source, title=self.title, expires=self.expires.value, mode=self.mode.value
+                )
+            warnings = list(share.warnings)
+            if share.created:
+                message = "Link created."
+            else:
+                # The conversation was already shared: the server gave its existing link;
+                # what the user chose here should still apply to it.
+                share = self.client.update_share(share.share_id, **self._settings())
+                message = "Already shared: the existing link now has these settings."
+            self._show(share)
+            if warnings:
+                message += " Check before sending: " + "; ".join(
+                    str(item.get("message", item)) for item in warnings
+                )
+            self.status.say(message)
+        else:
+            self._show(self.client.update_share(self.share.share_id, **self._settings()))
+            self.status.say("Settings saved; the link is unchanged.")
+        return self.share
+
+    def copy(self) -> None:
+        """Explain how to copy the link (core widgets cannot reach the clipboard)."""
+        self.status.say(COPY_HINT)
+
+    @reporting
+    def update_snapshot(self) -> None:
+        """Re-freeze a snapshot share at the conversation's current state (same link)."""
+        share = self._current()
+        self._show(self.client.update_snapshot(share.share_id))
+        self.status.say("Snapshot updated; the link is unchanged.")
+
+    @reporting
+    def rotate(self) -> None:
+        """Give the share a new link; the old link stops working at once."""
+        share = self._current()
+        self._show(self.client.rotate(share.share_id))
+        self.status.say("New link made; the old link no longer works.")
+
+    def ask_revoke(self) -> None:
+        """First step of Revoke: show the confirm row."""
+        if self.share is not None:
+            self.confirm_box.layout.display = None
+            self.status.clear()
+
+    def cancel_revoke(self) -> None:
+        """Hide the confirm row; nothing changes."""
+        self.confirm_box.layout.display = "none"
+        self.status.say("Not revoked.")
+
+    @reporting
+    def revoke(self) -> None:
+        """Second step of Revoke: delete the share (its link answers 404 at once)."""
+        self.confirm_box.layout.display = "none"
+        share = self._current()
+        self.client.revoke(share.share_id)
+        self._show(None)
+        self.status.say("Revoked: the link no longer works. Create link makes a new one.")
+
+    # -- state --------------------------------------------------------------------------
+
+    def _current(self) -> Share:
+        if self.share is None:
+            raise ValueError("there is no share yet: click Create link first")
+        return self.share
+
+    def _settings(self) -> dict[str, Any]:
+        settings: dict[str, Any] = {"expires": self.expires.value, "mode": self.mode.value}
+        if self.share is not None and self.share.link_enabled is not None:
+            settings["link_enabled"] = self.link_enabled.value
+        if self.share is not None and self.share.allow_reshare is not None:
+            settings["allow_reshare"] = self.allow_reshare.value
+        return settings
+
+    @reporting
+    def _find_existing(self) -> None:
+        for share in self.client.list_shares():
+            if share.conversation_id == self.conversation_id:
+                self._show(share)
+                self.expires.value = _preset_for(share)
+                self.status.say("This conversation is already shared: here is its link.")
+                return
+
+    def _show(self, share: Share | None) -> None:
+        self.share = share
+        url = share.url if share else ""
+        self.link_text.set(url)
+        self.open_link.value = safe_link(url, "open") if url else ""
+        self.qr.set_url(url)
+        if share is not None:
+            self.mode.value = share.mode
+            # Checkboxes only for servers that report the setting (issue-3 grants).
+            if share.link_enabled is not None:
+                self.link_enabled.value = share.link_enabled
+            if share.allow_reshare is not None:
+                self.allow_reshare.value = share.allow_reshare
+            self.conversation_id = share.conversation_id
+        self._enable()
+
+    def _enable(self) -> None:
+        share = self.share
+        self.create_button.description = "Update" if share else "Create link"
+        for button in (self.copy_button, self.rotate_button, self.revoke_button):
+            button.disabled = share is None
+        # Update snapshot only re-freezes what the server holds as a snapshot share.
+        self.snapshot_button.disabled = share is None or share.mode != "snapshot"
+        self.link_enabled.disabled = share is None or share.link_enabled is None
+        self.allow_reshare.disabled = share is None or share.allow_reshare is None
+
+    def describe(self) -> str:
+        """One line about the current share (for logs and tests)."""
+        if self.share is None:
+            return "not shared"
+        return f"{self.share.url} (expires {_describe_expiry(self.share.expires_at)}, {self.share.mode})"
+
+
+def _preset_for(share: Share) -> str:
+    """The dropdown preset closest to a share's remaining lifetime (``"never"`` for none)."""
+    if share.expires_at is None:
+        return "never"
+    seconds = (share.expires_at - datetime.now(timezone.utc)).total_seconds()
+    for preset, limit in (("1h", 3600), ("24h", 86400), ("7d", 7 * 86400)):
+        if seconds <= limit * 1.01:
+            return preset
+    return "30d"
