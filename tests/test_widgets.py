@@ -442,6 +442,31 @@ async def test_link_off_from_the_dialog_reaches_the_store(client, service, owner
     assert dialog.share.link_enabled is False and not dialog.status.is_error
 
 
+async def test_single_use_from_the_dialog_reaches_the_store(client, service, owner):
+    dialog = await run(ShareDialog, MESSAGES, client=client)
+    await run(dialog.create_button.click)
+    dialog.single_use.value = True
+    await run(dialog.create_button.click)
+    [share] = stored(service, owner)
+    assert share.single_use is True and dialog.share.single_use is True
+
+
+async def test_manager_marks_shares_whose_link_is_off(client):
+    made = await run(client.share, MESSAGES)
+    await run(client.update_share, made.share_id, link_enabled=False)
+    manager = await run(SharesManager, client)
+    labels = [c.value for c in manager.rows[0].children if isinstance(c, type(manager.confirm_all_label))]
+    assert "link off" in labels
+
+
+async def test_client_whoami_and_groups(client, server_url):
+    # The server's token is the owner; a user token is that user, with their groups
+    student = ConvShareClient(server_url, "student1-token", timeout=20)
+    me = await run(student.whoami)
+    assert me == {"name": "student1", "groups": ["class-2026"], "is_admin": False}
+    assert await run(client.groups) == [{"name": "class-2026", "members": 2}]
+
+
 async def test_shared_with_me_lists_what_a_group_was_granted(client, server_url):
     # Given the owner's share granted to class-2026 (view) through the editor
     made = await run(client.share, MESSAGES, title="Median question")

@@ -42,12 +42,13 @@ class ShareDialog(w.VBox):
     .../rotate``, ``DELETE .../<id>`` (Revoke, after a confirm step) and, for a
     ``conversation_id``, ``GET convshare/api/shares`` to find its existing share.
 
-    The link on/off and reshare checkboxes are enabled only when the server's share
-    JSON has ``link_enabled`` / ``allow_reshare`` (servers with issue-3 grants).
+    The link on/off, reshare and single-use checkboxes are enabled once a share exists
+    and the server's share JSON has ``link_enabled`` / ``allow_reshare`` /
+    ``single_use`` (servers with issue-3 grants); Update sends them.
 
     Attributes:
         share: the current :class:`~jupyter_convshare.client.Share`, or ``None``.
-        expires, mode, link_enabled, allow_reshare: the setting controls.
+        expires, mode, link_enabled, allow_reshare, single_use: the setting controls.
         create_button: "Create link", then "Update".
         link_text, copy_button, open_link, qr: the link, selectable, and its QR code.
         snapshot_button, rotate_button, revoke_button: actions on the share.
@@ -84,6 +85,9 @@ class ShareDialog(w.VBox):
         )
         self.allow_reshare = w.Checkbox(
             value=False, description="Recipients may reshare", disabled=True, indent=False
+        )
+        self.single_use = w.Checkbox(
+            value=False, description="Single use (first opener only)", disabled=True, indent=False
         )
         self.create_button = w.Button(description="Create link", button_style="primary", icon="link")
         self.link_text = ReadOnlyText(
@@ -122,7 +126,7 @@ class ShareDialog(w.VBox):
                 w.HTML("<strong>Share conversation</strong>"),
                 self.expires,
                 self.mode,
-                w.HBox([self.link_enabled, self.allow_reshare]),
+                w.HBox([self.link_enabled, self.allow_reshare, self.single_use]),
                 self.create_button,
                 w.HBox([self.link_text, self.copy_button, self.open_link]),
                 self.qr,
@@ -232,6 +236,8 @@ class ShareDialog(w.VBox):
             settings["link_enabled"] = self.link_enabled.value
         if self.share is not None and self.share.allow_reshare is not None:
             settings["allow_reshare"] = self.allow_reshare.value
+        if self.share is not None and self.share.single_use is not None:
+            settings["single_use"] = self.single_use.value
         return settings
 
     @reporting
@@ -256,6 +262,8 @@ class ShareDialog(w.VBox):
                 self.link_enabled.value = share.link_enabled
             if share.allow_reshare is not None:
                 self.allow_reshare.value = share.allow_reshare
+            if share.single_use is not None:
+                self.single_use.value = share.single_use
             self.conversation_id = share.conversation_id
         self._enable()
 
@@ -268,6 +276,7 @@ class ShareDialog(w.VBox):
         self.snapshot_button.disabled = share is None or share.mode != "snapshot"
         self.link_enabled.disabled = share is None or share.link_enabled is None
         self.allow_reshare.disabled = share is None or share.allow_reshare is None
+        self.single_use.disabled = share is None or share.single_use is None
 
     def describe(self) -> str:
         """One line about the current share (for logs and tests)."""

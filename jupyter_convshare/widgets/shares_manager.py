@@ -57,6 +57,9 @@ class ShareRow(w.HBox):
                     layout=w.Layout(width="6em"),
                 ),
                 w.Label(share.mode, layout=w.Layout(width="5em")),
+                # A share whose link is switched off still reaches its grantees.
+                w.Label("link off" if share.link_enabled is False else "",
+                        layout=w.Layout(width="5em")),
                 self.copy_button,
                 self.open_link,
                 self.revoke_button,
