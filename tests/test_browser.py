@@ -356,3 +356,101 @@ async def test_a_real_jupyterlab_chat_fits_a_phone(chromium, open_share):
     # Then it reads without sideways scrolling and without errors
     assert_safe(result)
     assert result["messages_visible"] > 0 and result["overflow"] == 0
+
+
+# -- branches (issue 3 item 5) ----------------------------------------------------------
+
+BRANCHES = Path(__file__).resolve().parent / "fixtures" / "branches"
+
+
+def switch_branches(browser: Any, url: str, name: str, javascript: bool) -> dict[str, Any]:
+    """Open a page with nested forks, press ``›`` at the first fork, then ``›`` at the
+    second fork of the new branch, then go back; screenshots of each step."""
+    ctx = browser.new_context(viewport={"width": 1024, "height": 800}, java_script_enabled=javascript)
+    page = ctx.new_page()
+    documents: list[str] = []
+    console: list[str] = []
+    page.on("request", lambda r: documents.append(r.url) if r.resource_type == "document" else None)
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    page.goto(url, wait_until="load")
+    if javascript:
+        page.evaluate("() => { window.__marker = 'kept'; }")
+
+    def state() -> dict[str, Any]:
+        return {
+            "url": page.url,
+            "positions": [t.strip() for t in page.locator(".branch-pos").all_inner_texts()],
+            "text": page.locator("ol.messages").inner_text(),
+            "count": page.locator("#message-count").inner_text(),
+        }
+
+    def click(selector: str, expected_position: str) -> None:
+        arrow = page.locator(selector)
+        if javascript:
+            arrow.click()
+            page.wait_for_function(
+                "([sel, want]) => { const e = document.querySelector(sel); return e && e.textContent.trim() === want; }",
+                arg=[selector.replace(" a.branch-next", " .branch-pos").replace(" a.branch-prev", " .branch-pos"), expected_position],
+            )
+        else:
+            with page.expect_navigation(wait_until="load"):
+                arrow.click()
+
+    result: dict[str, Any] = {"before": state()}
+    page.screenshot(path=str(ARTIFACTS / f"{name}-1-default.png"), full_page=True)
+    click("#m2 a.branch-next", "2 / 2")
+    result["after_first"] = state()
+    page.screenshot(path=str(ARTIFACTS / f"{name}-2-second-answer.png"), full_page=True)
+    click("#m4 a.branch-next", "3 / 3")
+    result["after_second"] = state()
+    if javascript:
+        result["focused"] = page.evaluate("() => document.activeElement && document.activeElement.className")
+    page.screenshot(path=str(ARTIFACTS / f"{name}-3-nested.png"), full_page=True)
+    if javascript:
+        page.go_back()
+        page.wait_for_function("() => document.querySelector('#m4 .branch-pos').textContent.trim() === '2 / 3'")
+        result["after_back"] = state()
+        result["marker"] = page.evaluate("() => window.__marker")
+    result["documents"] = documents
+    result["console"] = console
+    ctx.close()
+    return result
+
+
+async def test_branch_switcher_swaps_the_messages_without_a_reload(chromium, open_share):
+    # Given a shared conversation with nested forks, open in a browser with JavaScript
+    url = open_share(importers.load_one(BRANCHES / "nested.json"))
+    # When the reader presses › at the first fork, then › at the nested fork, then Back
+    result = await chromium.run(lambda browser: switch_branches(browser, url, "branches-js", True))
+    # Then the default path shows first, with a switcher at each fork
+    assert result["before"]["positions"] == ["1 / 2", "1 / 2"] and "A2-TEXT" in result["before"]["text"]
+    # and each press swaps the branch in place: same page (the marker survives), one document load
+    first, second, back = result["after_first"], result["after_second"], result["after_back"]
+    assert first["positions"] == ["2 / 2", "2 / 3"] and "B3-TEXT" in first["text"] and "A1-TEXT" not in first["text"]
+    assert first["url"] == f"{url}?path=b3#m2"
+    assert second["positions"] == ["2 / 2", "3 / 3"] and "B4-TEXT" in second["text"] and "B3-TEXT" not in second["text"]
+    assert back["positions"] == ["2 / 2", "2 / 3"] and back["url"] == f"{url}?path=b3#m2"
+    assert result["marker"] == "kept"
+    assert result["documents"] == [url]
+    # the keyboard focus stays on the switcher that was pressed (the nodes were replaced)
+    assert "branch-arrow" in (result["focused"] or "")
+    assert not [c for c in result["console"] if "Refused" in c or "Content Security Policy" in c or c.startswith("error")]
+
+
+async def test_branch_switcher_links_work_with_javascript_off(chromium, open_share):
+    url = open_share(importers.load_one(BRANCHES / "nested.json"))
+    result = await chromium.run(lambda browser: switch_branches(browser, url, "branches-nojs", False))
+    first, second = result["after_first"], result["after_second"]
+    assert first["url"] == f"{url}?path=b3#m2" and first["positions"] == ["2 / 2", "2 / 3"]
+    assert "B3-TEXT" in first["text"] and "A2-TEXT" not in first["text"]
+    assert second["url"] == f"{url}?path=b4#m4" and "B4-TEXT" in second["text"]
+    # each press is a full navigation
+    assert result["documents"] == [url, f"{url}?path=b3", f"{url}?path=b4"]
+
+
+async def test_branch_switchers_fit_a_phone(chromium, open_share):
+    url = open_share(importers.load_one(BRANCHES / "nested.json"))
+    phone = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+    result = await chromium.run(lambda browser: visit(browser, url, "branches-phone", **phone))
+    assert_safe(result)
+    assert result["overflow"] == 0

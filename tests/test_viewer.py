@@ -27,7 +27,7 @@ from jupyter_convshare.core.qr import qr_svg
 from jupyter_convshare.server.viewer import content_disposition, safe_filename, zip_compression, zip_entry_names
 
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 EXPECTED_HEADERS = {

@@ -23,6 +23,7 @@ viewer computes them off the event loop.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
@@ -50,7 +51,11 @@ from pygments.util import ClassNotFound
 from .model import Attachment, Conversation, Message, Part
 
 __all__ = [
+    "MAX_PATH_ID_CHARS",
     "RASTER_IMAGE_TYPES",
+    "BranchLink",
+    "BranchSwitch",
+    "BranchTree",
     "RenderCache",
     "RenderedAttachment",
     "RenderedConversation",
@@ -421,6 +426,9 @@ class RenderedMessage:
         status: ``"complete"``, ``"incomplete"``, ``"error"`` or ``"deleted"``.
         edited: the source says it was edited.
         parts: the content (empty for deleted messages).
+        branch: the switcher shown when this message is one of several alternatives (a
+            fork: its parent, or the conversation's roots, have several visible
+            children), else ``None``.
     """
 
     id: str
@@ -438,6 +446,40 @@ class RenderedMessage:
     status: str
     edited: bool
     parts: list[RenderedPart]
+    branch: BranchSwitch | None = None
+
+
+@dataclass(frozen=True)
+class BranchLink:
+    """Where one arrow of a branch switcher leads.
+
+    Attributes:
+        end_id: id of the last message of the target path (a leaf, or the source's
+            active leaf).
+        query: the page URL's query for it: ``""`` when the target is the default path
+            (the canonical page URL, one cached page), else ``"?path=<end_id
+            percent-encoded>"`` (every character but ``A-Za-z0-9_.-~`` encoded, so the
+            value is safe in a URL and an HTML attribute).
+    """
+
+    end_id: str
+    query: str
+
+
+@dataclass(frozen=True)
+class BranchSwitch:
+    """A ``‹ position / count ›`` switcher at a fork.
+
+    Attributes:
+        position: 1-based place of the shown message among its siblings (source order).
+        count: number of siblings (at least 2).
+        previous, next: the neighbouring siblings' branches, or ``None`` at either end.
+    """
+
+    position: int
+    count: int
+    previous: BranchLink | None
+    next: BranchLink | None
 
 
 @dataclass
@@ -451,8 +493,11 @@ class RenderedConversation:
         participants: display names of the authors of visible messages (first-seen order).
         models: models seen on visible messages.
         created_at, updated_at: the conversation's own times (UTC or ``None``).
-        branch_count: number of branches (leaves) in the whole tree; 1 for a chain.
+        branch_count: number of branches (visible leaves) in the whole tree; 1 for a chain.
         available_attachments: how many attachments can be downloaded.
+        end_id: id of the last message shown; ``None`` for an empty page.
+        is_default_path: the page shows the default path (the source's active leaf).
+        fork_count: how many shown messages carry a branch switcher.
     """
 
     title: str
@@ -464,6 +509,9 @@ class RenderedConversation:
     updated_at: datetime | None
     branch_count: int
     available_attachments: int
+    end_id: str | None = None
+    is_default_path: bool = True
+    fork_count: int = 0
 
     @property
     def message_count(self) -> int:
@@ -609,15 +657,6 @@ def _render_part(part: Part, attachments: dict[str, RenderedAttachment]) -> Rend
     return RenderedPart(kind="unknown", label=label, html=highlight_json(part.data))
 
 
-def _visible_path(conv: Conversation) -> list[Message]:
-    path = conv.active_path()
-    if not path and conv.messages:
-        leaves = conv.leaves()
-        if leaves:
-            path = conv.path_to(leaves[-1].id)
-    return [m for m in path if not m.hidden and m.role not in _HIDDEN_ROLES]
-
-
 def render_message(message: Message, conv: Conversation, index: int, attachments: dict[str, RenderedAttachment]) -> RenderedMessage:
     """Render one message (its parts, author and times) into a :class:`RenderedMessage`.
 
@@ -658,40 +697,203 @@ def render_message(message: Message, conv: Conversation, index: int, attachments
     )
 
 
-def render_conversation(conv: Conversation) -> RenderedConversation:
+MAX_PATH_ID_CHARS = 512
+"""Longest message id a ``?path=`` value may name; longer values are ignored unread."""
+
+
+def _is_visible(message: Message) -> bool:
+    return not message.hidden and message.role not in _HIDDEN_ROLES
+
+
+class BranchTree:
+    """The visible message tree of one conversation version, and the view of any branch of it.
+
+    Hidden messages and system/developer prompts are transparent: their visible
+    descendants take their place among their siblings (as ``core.redact.viewer_copy``
+    re-links children of the prompts it removes), and a branch made only of hidden
+    messages does not count. A *fork* is a visible parent (or the conversation's start)
+    with several visible children; the *default path* ends at the last visible message
+    of the source's active path (``Conversation.active_leaf_id``; the last leaf when the
+    source records none), as the viewer has always shown.
+
+    A branch is named by the id of a visible message (``?path=<id>`` in the viewer's
+    URL, contract in :meth:`end_for`). Rendered messages are kept per message id, so
+    pages of several branches of one version render each shared message once. Building
+    the tree is one pass over the messages (no rendering); :meth:`render` is the
+    CPU-bound part (run it off the event loop). Safe to share between threads (a race
+    renders a message twice, never wrongly).
+
+    Args:
+        conv: the conversation as viewers may see it (``core.redact.viewer_copy``); it
+            must not be changed afterwards.
+    """
+
+    def __init__(self, conv: Conversation) -> None:
+        self.conversation = conv
+        self._attachments = {att_id: _render_attachment(att) for att_id, att in conv.attachments.items()}
+        self._rendered: dict[str, RenderedMessage] = {}
+        self._parent: dict[str, str | None] = {}  # visible message -> visible parent
+        self._children: dict[str | None, list[str]] = {None: []}  # None: the roots
+        self._depth: dict[str, int] = {}
+        preorder: list[str] = []
+        seen: set[str] = set()
+        # Iterative depth-first walk (chains of thousands of hidden tool messages must not
+        # hit the recursion limit); children pushed reversed to visit them in source order,
+        # so visible descendants of a hidden child land in its place among its siblings.
+        stack: list[tuple[str, str | None]] = [(mid, None) for mid in reversed(conv.root_ids)]
+        while stack:
+            mid, vparent = stack.pop()
+            message = conv.messages.get(mid)
+            if message is None or mid in seen:  # dangling or repeated ids (malformed input)
+                continue
+            seen.add(mid)
+            below = vparent
+            if _is_visible(message):
+                self._parent[mid] = vparent
+                self._children[vparent].append(mid)
+                self._children[mid] = []
+                self._depth[mid] = 0 if vparent is None else self._depth[vparent] + 1
+                preorder.append(mid)
+                below = mid
+            stack.extend((child, below) for child in reversed(message.children_ids))
+        # The latest visible leaf below every message (itself when it is a leaf): the one
+        # created last, messages without a time before dated ones, then source order.
+        order = {mid: index for index, mid in enumerate(conv.messages)}
+
+        def recency(mid: str) -> tuple[float, int]:
+            created = conv.messages[mid].created_at
+            return (created.timestamp() if created is not None else float("-inf"), order[mid])
+
+        self._latest: dict[str, str] = {}
+        for mid in reversed(preorder):
+            kids = self._children[mid]
+            self._latest[mid] = max((self._latest[k] for k in kids), key=recency) if kids else mid
+        self.branch_count = max(sum(1 for mid in preorder if not self._children[mid]), 1)
+        self.default_end: str | None = self._default_end()
+        self._default_ids = set(self._path_ids(self.default_end))
+
+    def _default_end(self) -> str | None:
+        conv = self.conversation
+        try:
+            path = conv.active_path()
+        except (KeyError, ValueError):  # a dangling parent or a cycle: show nothing rather than fail
+            return None
+        if not path:
+            # No recorded active path: the last visible leaf in source order.
+            for mid in reversed(conv.messages):
+                if mid in self._parent and not self._children[mid]:
+                    return mid
+            return None
+        for message in reversed(path):
+            if message.id in self._parent:
+                return message.id
+        return None
+
+    def _path_ids(self, end: str | None) -> list[str]:
+        ids: list[str] = []
+        current = end
+        while current is not None:
+            ids.append(current)
+            current = self._parent[current]
+        ids.reverse()
+        return ids
+
+    def end_for(self, message_id: str | None) -> str | None:
+        """The last message of the branch that ``message_id`` names (the ``?path=`` contract).
+
+        * a message on the default path (its last one included) names the default path:
+          returns :attr:`default_end`;
+        * any other visible message names the path through it, continued down to the
+          latest visible leaf below it (the one created last; source order breaks ties
+          and ranks undated messages first);
+        * anything else (``None``, unknown, hidden or system message, longer than
+          :data:`MAX_PATH_ID_CHARS`) names nothing: returns ``None``.
+        """
+        if message_id is None or len(message_id) > MAX_PATH_ID_CHARS or message_id not in self._parent:
+            return None
+        if message_id in self._default_ids:
+            return self.default_end
+        return self._latest[message_id]
+
+    def _link(self, sibling: str) -> BranchLink:
+        end = self.end_for(sibling) or sibling
+        query = "" if end == self.default_end else "?path=" + quote(end, safe="")
+        return BranchLink(end_id=end, query=query)
+
+    def _message(self, mid: str) -> RenderedMessage:
+        rendered = self._rendered.get(mid)
+        if rendered is None:
+            rendered = render_message(self.conversation.messages[mid], self.conversation, self._depth[mid] + 1, self._attachments)
+            self._rendered[mid] = rendered
+        siblings = self._children[self._parent[mid]]
+        if len(siblings) < 2:
+            return rendered
+        at = siblings.index(mid)
+        switch = BranchSwitch(
+            position=at + 1,
+            count=len(siblings),
+            previous=self._link(siblings[at - 1]) if at > 0 else None,
+            next=self._link(siblings[at + 1]) if at + 1 < len(siblings) else None,
+        )
+        return dataclasses.replace(rendered, branch=switch)
+
+    def render(self, end_id: str | None = None) -> RenderedConversation:
+        """The view model of one branch (CPU-bound: run it off the event loop).
+
+        Args:
+            end_id: the last message to show, normally from :meth:`end_for`; ``None``,
+                or an id that is not a visible message of this version, gives the
+                default path.
+
+        Returns:
+            A :class:`RenderedConversation` whose HTML fields are sanitised ``Markup``
+            and whose messages at forks carry a :class:`BranchSwitch`.
+        """
+        end = end_id if end_id in self._parent else self.default_end
+        messages = [self._message(mid) for mid in self._path_ids(end)]
+        participants: list[str] = []
+        models: list[str] = []
+        for msg in messages:
+            if msg.author_name not in participants:
+                participants.append(msg.author_name)
+            if msg.model and msg.model not in models:
+                models.append(msg.model)
+        conv = self.conversation
+        return RenderedConversation(
+            title=(conv.title or "").strip() or "Untitled conversation",
+            messages=messages,
+            attachments=list(self._attachments.values()),
+            participants=participants,
+            models=models,
+            created_at=conv.created_at,
+            updated_at=conv.updated_at,
+            branch_count=self.branch_count,
+            available_attachments=sum(1 for a in self._attachments.values() if a.available),
+            end_id=end,
+            is_default_path=end == self.default_end,
+            fork_count=sum(1 for msg in messages if msg.branch is not None),
+        )
+
+
+def render_conversation(conv: Conversation, end_id: str | None = None) -> RenderedConversation:
     """Build the viewer's view model of a conversation (CPU-bound: run it off the event loop).
 
-    Shows the active path (root to ``active_leaf_id``, or the last leaf when none is
-    set), skipping hidden messages and system/developer prompts (callers pass
-    ``core.redact.viewer_copy(conversation)``, which already drops those).
+    Shows the default path (root to ``active_leaf_id``, or the last visible leaf when none is
+    set), or the branch ending at ``end_id`` (see :meth:`BranchTree.end_for`), skipping
+    hidden messages and system/developer prompts (callers pass
+    ``core.redact.viewer_copy(conversation)``, which already drops those). Messages at
+    forks carry a :class:`BranchSwitch`. To render several branches of one version,
+    keep a :class:`BranchTree` instead (messages render once).
 
     Args:
         conv: the conversation to show.
+        end_id: the last message of the branch to show; ``None`` (or an id that is not
+            a visible message) for the default path.
 
     Returns:
         A :class:`RenderedConversation` whose HTML fields are sanitised ``Markup``.
     """
-    attachments = {att_id: _render_attachment(att) for att_id, att in conv.attachments.items()}
-    messages = [render_message(m, conv, i, attachments) for i, m in enumerate(_visible_path(conv), start=1)]
-    participants: list[str] = []
-    models: list[str] = []
-    for msg in messages:
-        if msg.author_name not in participants:
-            participants.append(msg.author_name)
-        if msg.model and msg.model not in models:
-            models.append(msg.model)
-    leaves = [m for m in conv.leaves() if not m.hidden and m.role not in _HIDDEN_ROLES]
-    return RenderedConversation(
-        title=(conv.title or "").strip() or "Untitled conversation",
-        messages=messages,
-        attachments=list(attachments.values()),
-        participants=participants,
-        models=models,
-        created_at=conv.created_at,
-        updated_at=conv.updated_at,
-        branch_count=max(len(leaves), 1),
-        available_attachments=sum(1 for a in attachments.values() if a.available),
-    )
+    return BranchTree(conv).render(end_id)
 
 
 # -- cache ------------------------------------------------------------------------------

@@ -51,13 +51,14 @@ from ..core.model import Conversation
 from ..core.qr import qr_png, qr_svg
 from ..core.redact import viewer_copy
 from ..core.render import (
+    MAX_PATH_ID_CHARS,
     RASTER_IMAGE_TYPES,
+    BranchTree,
     RenderCache,
     RenderedConversation,
     format_time_human,
     format_time_iso,
     pygments_css,
-    render_conversation,
 )
 from ..core.shares import ResolvedShare, Share
 
@@ -87,9 +88,10 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 """Headers on every viewer response (besides the Content-Security-Policy)."""
 
+# connect-src 'self': the viewer's own script fetches another branch's page (same origin).
 CSP_BASE = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; form-action 'self'; base-uri 'none'"
+    "font-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'"
 )
 ATTACHMENT_CSP = "sandbox"
 CHUNK_BYTES = 256 * 1024
@@ -101,6 +103,11 @@ _LINK_IN_PATH = re.compile(r"(/convshare/s/)[^/?#]+")
 _ZIP_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="convshare-zip")
 
 EXPORT_LABELS = {"json": "JSON (lossless)", "csv": "CSV", "parquet": "Parquet", "md": "Markdown"}
+ACTIVE_PATH_EXPORTS = frozenset({"md"})
+"""Exports holding the default (active) path only; the others hold every branch."""
+
+SWITCH_HEADER = "X-Convshare-Branch-Switch"
+"""Sent by ``static/viewer.js`` when it fetches another branch's page: no view is counted."""
 
 ERROR_PAGES: dict[int, tuple[str, str]] = {
     404: ("Link not found", "This link does not exist or was revoked."),
@@ -259,37 +266,57 @@ def _static_file(name: str) -> _Body | None:
 
 class ViewerCache:
     """Rendered view models, pages (with gzip) and QR codes of one server, with one
-    render per key at a time (concurrent requests for the same page wait for it)."""
+    render per key at a time (concurrent requests for the same page wait for it).
+
+    Branch pages (``?path=``) are bounded like the rest: a page key names a branch by
+    the end id :meth:`BranchTree.end_for` returned (one of the version's leaves, never
+    the raw query value), and the LRU caches drop the least recently used entries.
+    """
 
     def __init__(self) -> None:
-        self.views: RenderCache[str, RenderedConversation] = RenderCache(maxsize=32)
+        # View models by (content cache key, branch end id or None for the default path).
+        self.views: RenderCache[Hashable, RenderedConversation] = RenderCache(maxsize=32)
+        # The visible message tree of each version (branch ends for ``?path=``; rendered
+        # messages shared by the pages of its branches).
+        self.trees: RenderCache[str, BranchTree] = RenderCache(maxsize=16)
         self.pages: RenderCache[Hashable, _Body] = RenderCache(maxsize=32)
         self.qr: RenderCache[Hashable, _Body] = RenderCache(maxsize=256)
         # Decoded conversations by cache key, for files, ZIP and exports (read-only use).
         self.conversations: RenderCache[str, Conversation] = RenderCache(maxsize=8)
-        self._inflight: dict[Hashable, asyncio.Future[_Body]] = {}
+        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
 
-    async def page(self, key: Hashable, render: Callable[[], _Body]) -> _Body:
-        """The cached page for ``key``, or ``render()`` run in a worker thread and cached."""
-        hit = self.pages.get(key)
+    async def _once(self, cache: RenderCache[Any, Any], key: Hashable, compute: Callable[[], Any]) -> Any:
+        """``cache[key]``, or ``compute()`` run in a worker thread (once for all
+        concurrent callers of the same key) and cached."""
+        hit = cache.get(key)
         if hit is not None:
             return hit
-        pending = self._inflight.get(key)
+        flight = (id(cache), key)
+        pending = self._inflight.get(flight)
         if pending is not None:
             return await asyncio.shield(pending)
-        future: asyncio.Future[_Body] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[flight] = future
         try:
-            body = await asyncio.to_thread(render)
+            value = await asyncio.to_thread(compute)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved here: waiters re-raise it, nobody else logs it
             raise
         finally:
-            self._inflight.pop(key, None)
-        self.pages.put(key, body)
-        future.set_result(body)
-        return body
+            self._inflight.pop(flight, None)
+        cache.put(key, value)
+        future.set_result(value)
+        return value
+
+    async def page(self, key: Hashable, render: Callable[[], _Body]) -> _Body:
+        """The cached page for ``key``, or ``render()`` run in a worker thread and cached."""
+        return await self._once(self.pages, key, render)  # type: ignore[no-any-return]
+
+    async def tree(self, key: str, build: Callable[[], BranchTree]) -> BranchTree:
+        """The cached :class:`BranchTree` for a content cache key, or ``build()`` run in a
+        worker thread and cached."""
+        return await self._once(self.trees, key, build)  # type: ignore[no-any-return]
 
 
 # -- handlers ---------------------------------------------------------------------------
@@ -463,27 +490,61 @@ class PageHandler(ViewerHandler):
         # The hot path: link check (one indexed read), then the cached page and its gzip.
         # Only a cache miss loads and decodes the conversation, in a worker thread.
         app = self.convshare
-        _share, cache_key = await self.check(link, count_view=count_view)
         request = self.request
+        if request.query and SWITCH_HEADER in request.headers:
+            count_view = False  # the viewer's script switching a branch: not a new view
+        _share, cache_key = await self.check(link, count_view=count_view)
         # The page holds the link and its share URL (public_url, or the request's scheme
         # and host, and base_url) besides the content: all in the key, the URL built on
         # a miss only.
-        key = (cache_key, link, app.public_url, request.protocol, request.host, self.base_url)
+        key: tuple[Any, ...] = (cache_key, link, app.public_url, request.protocol, request.host, self.base_url)
+        end = await self._branch_end(link, cache_key) if request.query else None
+        if end is not None:
+            key += (end,)
         cache = self.viewer_cache
         body = cache.pages.get(key)
         if body is None:
             share_url = app.share_url(link, request)
             with _http_errors():
-                body = await cache.page(key, lambda: self._render(link, share_url))
+                body = await cache.page(key, lambda: self._render(link, share_url, end))
         self.write_body(body)
 
-    def _render(self, link: str, share_url: str) -> _Body:
-        """Load and render the page (runs in a worker thread, on a cache miss only)."""
+    async def _branch_end(self, link: str, cache_key: str) -> str | None:
+        """The branch a ``?path=<message id>`` query names: the end id of a branch other
+        than the default path, or ``None`` (no ``path``, the default path, or a value
+        that names nothing: unknown, hidden, too long, not UTF-8 -- all ignored).
+
+        The first such request for a version builds its :class:`BranchTree` (a load in a
+        worker thread, no rendering); later ones are dictionary lookups.
+        """
+        values = self.request.query_arguments.get("path")
+        if not values or not values[0] or len(values[0]) > MAX_PATH_ID_CHARS * 4:
+            return None
+        try:
+            wanted = values[0].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        tree = self.viewer_cache.trees.get(cache_key)
+        if tree is None:
+            with _http_errors():
+                tree = await self.viewer_cache.tree(cache_key, lambda: self._tree(link)[1])
+        end = tree.end_for(wanted)
+        return None if end is None or end == tree.default_end else end
+
+    def _tree(self, link: str) -> tuple[ResolvedShare, BranchTree]:
+        """The share and the branch tree of its current version (blocking: a worker thread)."""
         # The share, its content and its key from one statement: consistent together.
         resolved: ResolvedShare = self.settings["convshare_service"].resolve(link, count_view=False)
-        view = self.viewer_cache.views.get_or_compute(
-            resolved.cache_key, lambda: render_conversation(viewer_copy(resolved.conversation))
+        tree = self.viewer_cache.trees.get_or_compute(
+            resolved.cache_key, lambda: BranchTree(viewer_copy(resolved.conversation))
         )
+        return resolved, tree
+
+    def _render(self, link: str, share_url: str, end: str | None = None) -> _Body:
+        """Load and render the page of the default path, or of the branch ending at
+        ``end`` (runs in a worker thread, on a cache miss only)."""
+        resolved, tree = self._tree(link)
+        view = self.viewer_cache.views.get_or_compute((resolved.cache_key, end), lambda: tree.render(end))
         share = resolved.share
         if share.mode == "snapshot":
             updated = share.snapshot_at
@@ -502,13 +563,19 @@ class PageHandler(ViewerHandler):
                 "expires_human": format_time_human(share.expires_at),
             },
             urls={
+                "page": base,
                 "files": base + "/files/",
                 "zip": base + "/files.zip",
                 "qr_svg": base + "/qr.svg",
                 "qr_png": base + "/qr.png",
             },
             exports=[
-                {"label": EXPORT_LABELS.get(name, name), "url": f"{base}/export.{name}", "extension": fmt.extension}
+                {
+                    "label": EXPORT_LABELS.get(name, name),
+                    "url": f"{base}/export.{name}",
+                    "extension": fmt.extension,
+                    "active_path_only": name in ACTIVE_PATH_EXPORTS,
+                }
                 for name, fmt in EXPORT_FORMATS.items()
             ],
             static=self.static_urls(),
