@@ -25,8 +25,10 @@ import asyncio
 import contextlib
 import functools
 import gzip
+import hashlib
 import os
 import re
+import secrets
 import threading
 import unicodedata
 import zipfile
@@ -335,6 +337,10 @@ def _http_errors() -> Iterator[None]:
         raise web.HTTPError(exc.status) from None
 
 
+
+CLAIM_COOKIE = "convshare-claim"
+"""Cookie binding an anonymous browser to the single-use links it claimed (HttpOnly, scoped to the viewer)."""
+
 class ViewerHandler(JupyterHandler):
     """Base of the viewer routes: GET/HEAD only, security headers, HTML error pages."""
 
@@ -428,7 +434,44 @@ class ViewerHandler(JupyterHandler):
             tornado.web.HTTPError: 404 (unknown, rotated, revoked, deleted) or 410 (expired).
         """
         with _http_errors():
-            return await self.convshare.check_link(link, count_view=count_view)  # type: ignore[no-any-return]
+            share, key = await self.convshare.check_link(link, count_view=count_view)
+            if share.single_use:
+                # Every link route claims: a single-use link opens for its first opener only.
+                claimant = await self.claimant(share)
+                if claimant is not None:
+                    share = await self.convshare.claim_link(share, claimant)
+            return share, key
+
+    async def claimant(self, share: Share) -> str | None:
+        """Who opens a single-use link: ``None`` for its owner or an admin (they preview it
+        without using it up), ``"user:<name>"`` for another user logged in to this server,
+        else ``"browser:<sha256 of a random cookie>"`` (the cookie is set here when absent).
+
+        Only single-use links pay for this identity lookup; other views stay lean.
+        """
+        user = self.identity_provider.get_user(self)
+        if asyncio.iscoroutine(user):
+            user = await user
+        if user is not None and self.identity_provider.auth_enabled:
+            self.current_user = self._jupyter_current_user = user
+            principal = self.convshare.principal_for(self)
+            if principal.name == share.owner or principal.is_admin:
+                return None
+            if principal.name:
+                return f"user:{principal.name}"
+        cookie = self.get_cookie(CLAIM_COOKIE)
+        if not cookie or not re.fullmatch(r"[A-Za-z0-9_-]{32,128}", cookie):
+            cookie = secrets.token_urlsafe(32)
+            self.set_cookie(
+                CLAIM_COOKIE,
+                cookie,
+                path=url_path_join(self.base_url, "convshare", "s/"),
+                httponly=True,
+                samesite="Lax",
+                secure=self.request.protocol == "https",
+                expires_days=365,
+            )
+        return "browser:" + hashlib.sha256(cookie.encode("ascii")).hexdigest()
 
     async def shared(self, link: str) -> tuple[Share, Conversation]:
         """The share and the conversation ``link`` shows, decoded once per version.
