@@ -23,11 +23,11 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping, TypeVar
 
 from . import access
-from .errors import Conflict, Expired, InvalidRequest, NotFound, TooLarge
-from .model import Attachment, Conversation, format_time, utcnow
+from .errors import Conflict, Expired, Forbidden, InvalidRequest, NotFound, TooLarge
+from .model import Attachment, Conversation, Message, Part, Participant, format_time, utcnow
 from .store import (
     ConversationRecord,
     GrantRecord,
@@ -69,6 +69,7 @@ LINK_SECRET_FILE = "link_secret"
 
 _LINK_RE = re.compile(r"[A-Za-z0-9_-]{22,128}")
 _MODES = ("live", "snapshot")
+T = TypeVar("T")
 
 
 class _Unset:
@@ -474,6 +475,167 @@ class ShareService:
             referenced = tx.delete_conversation(owner, conversation_id)
         # After the commit: the blobs are garbage only once no row points at them.
         self.store.collect_blobs(referenced)
+
+    # -- owner edits and collaborators' messages (issue 3 items 3 and 4) ----------------
+
+    def edit_message(self, owner: str, conversation_id: str, message_id: str, text: str) -> Message:
+        """Replace the text of one message of a stored (non-file) conversation.
+
+        The message keeps its id, parent and children; its parts become one markdown text
+        part, ``edited=True`` and ``updated_at`` = now (UTC). Live links show the change on
+        their next request (the conversation's version, part of the page cache key, grows).
+
+        Raises:
+            NotFound: no such conversation for ``owner`` or no such message.
+            Conflict: (409) the conversation is a live file (edit the file instead), or the
+                message was deleted.
+            InvalidRequest/TooLarge: ``text`` not a string / over :data:`MAX_MESSAGE_CHARS`.
+        """
+        text = _message_text(text)
+        now = self._now()
+
+        def edit(conversation: Conversation) -> Message:
+            message = _owned_message(conversation, message_id)
+            if message.status == "deleted":
+                raise Conflict("this message was deleted: it cannot be edited", field="message_id")
+            message.parts = [Part(type="text", text=text, format="markdown")]
+            message.edited = True
+            message.updated_at = now
+            return message
+
+        return self._change_conversation(owner, conversation_id, edit, file_edit=False)
+
+    def delete_message(self, owner: str, conversation_id: str, message_id: str) -> Message:
+        """Tombstone one message of a stored (non-file) conversation.
+
+        Like a deleted jupyterlab-chat message: the message stays in the tree (its replies
+        keep their parent) with ``status="deleted"``, no parts, no attachments, no mentions.
+        Deleting a deleted message is a no-op that answers the tombstone.
+
+        Raises:
+            NotFound: no such conversation or message; Conflict: a live file conversation.
+        """
+        now = self._now()
+
+        def delete(conversation: Conversation) -> Message:
+            message = _owned_message(conversation, message_id)
+            if message.status != "deleted":
+                message.parts = []
+                message.mentions = []
+                message.status = "deleted"
+                message.updated_at = now
+            return message
+
+        return self._change_conversation(owner, conversation_id, delete, file_edit=False)
+
+    def add_collaborator_message(
+        self,
+        principal: access.PrincipalLike,
+        share_id: str,
+        text: str,
+        parent_id: str | None = None,
+    ) -> tuple[Share, Message]:
+        """Add a user message by ``principal`` to the conversation a share shows.
+
+        The author is the participant ``"remote:<name>"`` (kind ``human``, display name =
+        the user name); the message replies to ``parent_id`` (default: the active leaf; a
+        non-leaf parent starts a branch) and becomes the active leaf. It carries
+        ``extra={"convshare": {"origin": "collaborator"}}`` and exists only in the store,
+        so a re-sync of a live ``.chat`` source (merge by message id) keeps it.
+
+        Args:
+            principal: an authenticated user with a ``collaborate`` grant, the owner or an admin.
+            share_id: the share.
+            text: markdown, at most :data:`MAX_MESSAGE_CHARS` characters.
+            parent_id: the message to reply to.
+
+        Returns:
+            ``(share, message)``.
+
+        Raises:
+            NotFound: (404) no access / no such share; Expired: (410) a grantee, expired share;
+            Forbidden: (403) a view-only grantee or an anonymous visitor;
+            Conflict: (409) a snapshot share ("snapshots are frozen");
+            InvalidRequest: bad text or unknown ``parent_id`` (``field="parent_id"``).
+        """
+        p = access.as_principal(principal)
+        if not p.authenticated or not p.name:
+            raise Forbidden("log in to add messages to a shared conversation", field="share_id")
+        share, decision = self.access_to(p, share_id)
+        if decision not in ("manage", "collaborate"):
+            raise Forbidden(
+                "you may view this conversation but not add messages to it", field="share_id"
+            )
+        if share.mode == "snapshot":
+            raise Conflict("snapshots are frozen: messages can only be added to a live share", field="share_id")
+        text = _message_text(text)
+        if parent_id is not None and not isinstance(parent_id, str):
+            raise InvalidRequest("parent_id: expected a message id", field="parent_id")
+        now = self._now()
+        author = f"remote:{p.name}"
+
+        def add(conversation: Conversation) -> Message:
+            parent = parent_id if parent_id is not None else conversation.active_leaf_id
+            if parent is not None and parent not in conversation.messages:
+                raise InvalidRequest(f"parent_id: no message {parent!r} in this conversation", field="parent_id")
+            conversation.participants.setdefault(
+                author, Participant(id=author, kind="human", display_name=p.name)
+            )
+            message = Message(
+                id=f"convshare-{new_nonce()[:22]}",
+                role="user",
+                author_id=author,
+                parts=[Part(type="text", text=text, format="markdown")],
+                parent_id=parent,
+                created_at=now,
+                extra={"convshare": {"origin": "collaborator"}},
+            )
+            conversation.add_message(message)
+            conversation.active_leaf_id = message.id
+            conversation.active_leaf_inferred = False
+            return message
+
+        message = self._change_conversation(share.owner, share.conversation_id, add, file_edit=True)
+        return share, message
+
+    def _change_conversation(
+        self,
+        owner: str,
+        conversation_id: str,
+        change: Callable[[Conversation], T],
+        *,
+        file_edit: bool,
+    ) -> T:
+        """Apply ``change`` to the stored conversation in one write transaction (version + 1).
+
+        ``file_edit=False`` refuses a file-backed conversation (Conflict, 409): its next
+        re-sync would replace the edited message by the file's (merge by message id).
+        """
+        with self.store.write() as tx:
+            record = tx.get_conversation(owner, conversation_id)
+            doc = tx.get_conversation_doc(owner, conversation_id) if record else None
+            if record is None or doc is None or not access.can_manage_conversation(owner, record):
+                raise _conversation_not_found()
+            if record.source_path and not file_edit:
+                raise Conflict(
+                    f"this conversation is the live file {record.source_path!r}: edit the file "
+                    "in JupyterLab instead (the next re-read would undo this change)",
+                    field="conversation_id",
+                )
+            conversation = Conversation.from_dict(json.loads(doc))
+            result = change(conversation)
+            now = self._now()
+            tx.update_conversation(
+                dataclasses.replace(
+                    record,
+                    version=record.version + 1,
+                    message_count=len(conversation.messages),
+                    title=conversation.title,
+                    updated_at=_after(record.updated_at, now),
+                ),
+                _encode(conversation),
+            )
+        return result
 
     # -- shares -------------------------------------------------------------------------
 
@@ -1578,3 +1740,24 @@ def _conversation_not_found() -> NotFound:
 def _link_not_found() -> NotFound:
     # One message for unknown, rotated, revoked and deleted: no oracle.
     return NotFound("this link does not exist or is no longer shared")
+
+
+MAX_MESSAGE_CHARS = 100_000
+"""The longest text (characters) an owner edit or a collaborator's message may have."""
+
+
+def _message_text(text: Any) -> str:
+    """Check a message text: a non-blank string of at most :data:`MAX_MESSAGE_CHARS`."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidRequest("text: expected a non-empty string", field="text")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise TooLarge(f"text: longer than {MAX_MESSAGE_CHARS} characters", field="text")
+    return text
+
+
+def _owned_message(conversation: Conversation, message_id: Any) -> Message:
+    """The message ``message_id`` of ``conversation``. Raises NotFound."""
+    message = conversation.messages.get(message_id) if isinstance(message_id, str) else None
+    if message is None:
+        raise NotFound("no such message in this conversation", field="message_id")
+    return message

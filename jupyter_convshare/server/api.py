@@ -13,6 +13,7 @@ Routes (relative to ``base_url``):
 ``GET|POST convshare/api/conversations``                 list / import (no share)
 ``GET|PATCH|DELETE convshare/api/conversations/<id>``    one conversation
 ``GET convshare/api/conversations/<id>/export``          ``?format=json|csv|parquet|md``
+``PATCH|DELETE convshare/api/conversations/<id>/messages/<message_id>``  owner edits (non-file)
 ``GET|POST|DELETE convshare/api/shares``                 list / create / revoke all
 ``GET|PATCH|DELETE convshare/api/shares/<share_id>``     one share
 ``POST convshare/api/shares/<share_id>/rotate``          new link, old one dies
@@ -20,6 +21,7 @@ Routes (relative to ``base_url``):
 ``GET convshare/api/shares/<share_id>/qr.svg|qr.png``    QR code of the share's URL
 ``GET convshare/api/shares/<share_id>/export``           ``?format=``: what a grantee may read
 ``POST convshare/api/shares/<share_id>/reshare``         a grantee's own link (if allowed)
+``POST convshare/api/shares/<share_id>/messages``        a collaborator adds a message
 ``GET|POST convshare/api/shares/<share_id>/grants``      list / add (or update) a grant
 ``PATCH|DELETE .../shares/<share_id>/grants/<grant_id>`` change / remove a grant
 ``GET convshare/api/whoami``                             the current user, groups, admin flag
@@ -54,6 +56,7 @@ from ..core import exporters, qr, redact
 from ..core.errors import Forbidden, InvalidRequest, NotFound, TooLarge
 from ..core.importers import load_one
 from ..core.model import Attachment, AttachmentKind, Conversation, format_time, new_id
+from ..core.model import _to_json  # the convshare/1 form of one Message
 from ..core.shares import EXPIRY_PRESETS, UNSET, Share, StoredConversation
 from . import sources
 from .base import ConvShareAPIHandler
@@ -786,12 +789,64 @@ class SharedWithMeHandler(_Base):
         self.write_json({"conversations": [self.grantee_json(i.share, i.permission) for i in items]})
 
 
+_MESSAGE_BODY_BYTES = 512 * 1024  # a message text is capped at 100 000 characters (UTF-8: < 400 KiB)
+
+
+class MessageHandler(_Base):
+    """``PATCH|DELETE convshare/api/conversations/<id>/messages/<message_id>`` (the owner).
+
+    Only stored, non-file conversations: a live ``.chat`` conversation answers 409 (edit
+    the file; its next re-read would undo the change).
+    """
+
+    @web.authenticated
+    @authorized
+    async def patch(self, conversation_id: str, message_id: str) -> None:
+        """Body ``{"text": str}`` (markdown); answers ``{"message": <convshare/1 Message>}``."""
+        body = self.json_body(max_bytes=_MESSAGE_BODY_BYTES)
+        _check_keys(body, {"text"})
+        message = await self.run(
+            self.service.edit_message, self.owner, conversation_id, message_id, body.get("text")
+        )
+        self.write_json({"message": _to_json(message)})
+
+    @web.authenticated
+    @authorized
+    async def delete(self, conversation_id: str, message_id: str) -> None:
+        """Tombstone the message (status ``"deleted"``, text removed, replies kept): 204."""
+        await self.run(self.service.delete_message, self.owner, conversation_id, message_id)
+        self.set_status(204)
+        self.finish()
+
+
+class ShareMessagesHandler(_Base):
+    """``POST convshare/api/shares/<share_id>/messages``: a collaborator adds a message."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, share_id: str) -> None:
+        """Body ``{"text": str, "parent_id"?: str}``; 201 ``{"message": Message, "share_id",
+        "conversation_id"}``. 403 view-only grantee, 404 no access, 410 expired (grantee),
+        409 snapshot share."""
+        body = self.json_body(max_bytes=_MESSAGE_BODY_BYTES)
+        _check_keys(body, {"text", "parent_id"})
+        parent_id = _optional_str(body, "parent_id")
+        share, message = await self.run(
+            self.service.add_collaborator_message, self.principal, share_id, body.get("text"), parent_id
+        )
+        self.write_json(
+            {"message": _to_json(message), "share_id": share.share_id, "conversation_id": share.conversation_id},
+            201,
+        )
+
+
 _ID = r"([^/]+)"
 
 default_handlers: list[tuple[str, type[ConvShareAPIHandler]]] = [
     (r"convshare/api/info", InfoHandler),
     (r"convshare/api/conversations", ConversationsHandler),
     (rf"convshare/api/conversations/{_ID}/export", ConversationExportHandler),
+    (rf"convshare/api/conversations/{_ID}/messages/{_ID}", MessageHandler),
     (rf"convshare/api/conversations/{_ID}", ConversationHandler),
     (r"convshare/api/shares", SharesHandler),
     (rf"convshare/api/shares/{_ID}/rotate", ShareRotateHandler),
