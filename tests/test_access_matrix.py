@@ -47,7 +47,8 @@ class Endpoint:
     body: Any = None
     ok: int = 200  # the status for the owner of an active share
     kind: str = "manage"  # "viewer" (public, link-gated), "read" (grantees too), "manage",
-    # "reshare" (anyone who may read, when allowed), "user" (any authenticated user)
+    # "reshare" (anyone who may read, when allowed), "user" (any authenticated user),
+    # "collaborate" (owner, admin, collaborate grantees)
 
 
 ENDPOINTS = [
@@ -67,6 +68,7 @@ ENDPOINTS = [
              {"principal_type": "user", "principal": "zed", "permission": "view"}, ok=201),
     Endpoint("PATCH", "convshare/api/shares/{share_id}/grants/{grant_id}", {"permission": "collaborate"}),
     Endpoint("DELETE", "convshare/api/shares/{share_id}/grants/{grant_id}", ok=204),
+    Endpoint("POST", "convshare/api/shares/{share_id}/messages", {"text": "a reply"}, ok=201, kind="collaborate"),
     Endpoint("GET", "convshare/api/whoami", kind="user"),
     Endpoint("GET", "convshare/api/groups", kind="user"),
     Endpoint("GET", "convshare/api/shared-with-me", kind="user"),
@@ -87,6 +89,13 @@ def expected(endpoint: Endpoint, actor: str, state: str) -> int:
         return 404  # gone, or no grant: no existence oracle
     if endpoint.kind == "reshare":
         return {"active": 201, "expired": 410, "link off": 403}[state]
+    if endpoint.kind == "collaborate":
+        # grants do not depend on the link; the owner/admin manage even an expired share
+        if actor in ("owner", "admin"):
+            return endpoint.ok
+        if state == "expired":
+            return 410
+        return endpoint.ok if actor == "group collaborator" else 403
     if actor in ("owner", "admin"):
         return endpoint.ok if endpoint.kind == "manage" else 200
     # a grantee

@@ -854,6 +854,7 @@ default_handlers: list[tuple[str, type[ConvShareAPIHandler]]] = [
     (rf"convshare/api/shares/{_ID}/qr\.(svg|png)", ShareQRHandler),
     (rf"convshare/api/shares/{_ID}/export", ShareExportHandler),
     (rf"convshare/api/shares/{_ID}/reshare", ReshareHandler),
+    (rf"convshare/api/shares/{_ID}/messages", ShareMessagesHandler),
     (rf"convshare/api/shares/{_ID}/grants", GrantsHandler),
     (rf"convshare/api/shares/{_ID}/grants/{_ID}", GrantHandler),
     (r"convshare/api/whoami", WhoamiHandler),
