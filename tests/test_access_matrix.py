@@ -69,6 +69,7 @@ ENDPOINTS = [
     Endpoint("PATCH", "convshare/api/shares/{share_id}/grants/{grant_id}", {"permission": "collaborate"}),
     Endpoint("DELETE", "convshare/api/shares/{share_id}/grants/{grant_id}", ok=204),
     Endpoint("POST", "convshare/api/shares/{share_id}/messages", {"text": "a reply"}, ok=201, kind="collaborate"),
+    Endpoint("GET", "convshare/api/shares/{share_id}/audit"),
     Endpoint("GET", "convshare/api/whoami", kind="user"),
     Endpoint("GET", "convshare/api/groups", kind="user"),
     Endpoint("GET", "convshare/api/shared-with-me", kind="user"),

@@ -15,20 +15,23 @@ Conventions:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import os
 import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, TypeVar
+from typing import Any, Callable, Iterator, Literal, Mapping, TypeVar
 
 from . import access
 from .errors import Conflict, Expired, Forbidden, InvalidRequest, NotFound, TooLarge
 from .model import Attachment, Conversation, Message, Part, Participant, format_time, utcnow
 from .store import (
+    AuditRecord,
     ConversationRecord,
     GrantRecord,
     LinkRow,
@@ -70,6 +73,7 @@ LINK_SECRET_FILE = "link_secret"
 _LINK_RE = re.compile(r"[A-Za-z0-9_-]{22,128}")
 _MODES = ("live", "snapshot")
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 
 class _Unset:
@@ -231,6 +235,48 @@ class Grant:
         }
 
 
+AUDIT_SCHEMA_ID = "https://jupyter-convshare.org/events/audit/v1"
+"""The jupyter-server event schema id of audit events (``jupyter_convshare/events/audit.yaml``)."""
+
+AUDIT_ACTIONS: tuple[str, ...] = (
+    "share.created", "share.updated", "share.rotated", "share.snapshot", "share.revoked",
+    "share.revoked_all", "share.reshared", "grant.added", "grant.changed", "grant.removed",
+    "link.claimed", "message.added", "message.edited", "message.deleted", "conversation.deleted",
+)
+"""Every audit ``action``."""
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One audit event: who did what to which share/conversation, when (UTC).
+
+    ``details`` never holds a link, a link secret, a browser id or message text.
+    """
+
+    event_id: int
+    at: datetime
+    who: str
+    action: str
+    owner: str
+    share_id: str | None
+    conversation_id: str | None
+    details: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"event_id", "at" (ISO UTC), "who", "action", "owner", "share_id",
+        "conversation_id", "details"}`` (the REST form and the jupyter-server event's data)."""
+        return {
+            "event_id": self.event_id,
+            "at": format_time(self.at),
+            "who": self.who,
+            "action": self.action,
+            "owner": self.owner,
+            "share_id": self.share_id,
+            "conversation_id": self.conversation_id,
+            "details": self.details,
+        }
+
+
 @dataclass
 class SharedItem:
     """A conversation granted to a user (``GET convshare/api/shared-with-me``).
@@ -351,6 +397,10 @@ class ShareService:
         self.allow_never = allow_never
         self.max_expires_seconds = max_expires_seconds
         self.max_blob_bytes = max_blob_bytes
+        self.audit_listeners: list[Callable[[AuditEvent], None]] = []
+        """Called with each :class:`AuditEvent` after its transaction committed (the
+        server emits them as jupyter-server events); a failing listener is logged."""
+        self._audit_local = threading.local()
 
     @classmethod
     def open(
@@ -468,11 +518,17 @@ class ShareService:
 
         Raises NotFound.
         """
-        with self.store.write() as tx:
+        with self._write() as tx:
             record = tx.get_conversation(owner, conversation_id)
             if record is None or not access.can_manage_conversation(owner, record):
                 raise _conversation_not_found()
+            revoked = [s.share_id for s in tx.list_shares(owner) if s.conversation_id == conversation_id]
             referenced = tx.delete_conversation(owner, conversation_id)
+            self._audit(tx, owner, "conversation.deleted", owner, conversation_id=conversation_id,
+                        details={"revoked_shares": revoked})
+            for revoked_id in revoked:
+                self._audit(tx, owner, "share.revoked", owner, share_id=revoked_id,
+                            conversation_id=conversation_id, details={"reason": "conversation deleted"})
         # After the commit: the blobs are garbage only once no row points at them.
         self.store.collect_blobs(referenced)
 
@@ -503,7 +559,9 @@ class ShareService:
             message.updated_at = now
             return message
 
-        return self._change_conversation(owner, conversation_id, edit, file_edit=False)
+        return self._change_conversation(
+            owner, conversation_id, edit, file_edit=False, who=owner, action="message.edited"
+        )
 
     def delete_message(self, owner: str, conversation_id: str, message_id: str) -> Message:
         """Tombstone one message of a stored (non-file) conversation.
@@ -526,7 +584,9 @@ class ShareService:
                 message.updated_at = now
             return message
 
-        return self._change_conversation(owner, conversation_id, delete, file_edit=False)
+        return self._change_conversation(
+            owner, conversation_id, delete, file_edit=False, who=owner, action="message.deleted"
+        )
 
     def add_collaborator_message(
         self,
@@ -595,7 +655,10 @@ class ShareService:
             conversation.active_leaf_inferred = False
             return message
 
-        message = self._change_conversation(share.owner, share.conversation_id, add, file_edit=True)
+        message = self._change_conversation(
+            share.owner, share.conversation_id, add, file_edit=True,
+            who=p, action="message.added", share_id=share.share_id,
+        )
         return share, message
 
     def _change_conversation(
@@ -605,13 +668,16 @@ class ShareService:
         change: Callable[[Conversation], T],
         *,
         file_edit: bool,
+        who: access.PrincipalLike,
+        action: str,
+        share_id: str | None = None,
     ) -> T:
         """Apply ``change`` to the stored conversation in one write transaction (version + 1).
 
         ``file_edit=False`` refuses a file-backed conversation (Conflict, 409): its next
         re-sync would replace the edited message by the file's (merge by message id).
         """
-        with self.store.write() as tx:
+        with self._write() as tx:
             record = tx.get_conversation(owner, conversation_id)
             doc = tx.get_conversation_doc(owner, conversation_id) if record else None
             if record is None or doc is None or not access.can_manage_conversation(owner, record):
@@ -624,6 +690,9 @@ class ShareService:
                 )
             conversation = Conversation.from_dict(json.loads(doc))
             result = change(conversation)
+            message = result if isinstance(result, Message) else None
+            self._audit(tx, who, action, owner, share_id=share_id, conversation_id=conversation_id,
+                        details={"message_id": message.id, "parent_id": message.parent_id} if message else {})
             now = self._now()
             tx.update_conversation(
                 dataclasses.replace(
@@ -663,7 +732,7 @@ class ShareService:
         share_id = new_share_id()
         nonce = new_nonce()
         lookup = lookup_key(derive_link(self._secret, share_id, nonce))
-        with self.store.write() as tx:
+        with self._write() as tx:
             conversation = tx.get_conversation(owner, conversation_id)
             if conversation is None or not access.can_manage_conversation(owner, conversation):
                 raise _conversation_not_found()
@@ -692,6 +761,8 @@ class ShareService:
             )
             if mode == "snapshot":
                 tx.freeze_snapshot(share_id)
+            self._audit(tx, owner, "share.created", owner, share_id=share_id, conversation_id=conversation_id,
+                        details={"mode": mode, "expires_at": format_time(expires_at)})
             record = tx.get_share(share_id)
         assert record is not None
         return self._share(record), True
@@ -744,7 +815,7 @@ class ShareService:
                 if not isinstance(value, bool):
                     raise InvalidRequest(f"{key}: expected true or false", field=key)
                 changes[key] = int(value)
-        with self.store.write() as tx:
+        with self._write() as tx:
             record = self._managed(tx, owner, share_id)
             if changes.get("single_use") and not record.single_use:
                 changes["claimed_by"] = None  # switched on: the next opener claims it
@@ -757,6 +828,8 @@ class ShareService:
                     tx.delete_snapshot(share_id)
                     changes["snapshot_at"] = None
             if changes:
+                self._audit(tx, owner, "share.updated", record.owner, share_id=share_id,
+                            conversation_id=record.conversation_id, details=_audit_changes(changes))
                 changes["updated_at"] = _after(record.updated_at, now)
                 tx.update_share(share_id, changes)
                 self._bound_children(tx, share_id, changes, now)
@@ -799,7 +872,7 @@ class ShareService:
             NotFound; InvalidRequest (``field="mode"``) when the share is live.
         """
         now = self._now()
-        with self.store.write() as tx:
+        with self._write() as tx:
             record = self._managed(tx, owner, share_id)
             if record.mode != "snapshot":
                 raise InvalidRequest(
@@ -807,6 +880,8 @@ class ShareService:
                     field="mode",
                 )
             tx.freeze_snapshot(share_id)
+            self._audit(tx, owner, "share.snapshot", record.owner, share_id=share_id,
+                        conversation_id=record.conversation_id)
             tx.update_share(
                 share_id,
                 {
@@ -823,8 +898,11 @@ class ShareService:
         now = self._now()
         nonce = new_nonce()
         lookup = lookup_key(derive_link(self._secret, share_id, nonce))
-        with self.store.write() as tx:
+        with self._write() as tx:
             record = self._managed(tx, owner, share_id)
+            # the new link is never recorded: the log is no secret store
+            self._audit(tx, owner, "share.rotated", record.owner, share_id=share_id,
+                        conversation_id=record.conversation_id)
             tx.update_share(
                 share_id,
                 {
@@ -839,13 +917,19 @@ class ShareService:
 
     def revoke(self, owner: str, share_id: str) -> None:
         """Delete the share; its link answers 404 at once. Raises NotFound."""
-        with self.store.write() as tx:
-            self._managed(tx, owner, share_id)
+        with self._write() as tx:
+            record = self._managed(tx, owner, share_id)
+            self._audit(tx, owner, "share.revoked", record.owner, share_id=share_id,
+                        conversation_id=record.conversation_id,
+                        details={"reshares": [c.share_id for c in tx.list_children(share_id)]})
             tx.delete_share(share_id)
 
     def revoke_all(self, owner: str) -> int:
         """Delete every share of ``owner``; returns how many were deleted."""
-        with self.store.write() as tx:
+        with self._write() as tx:
+            for record in tx.list_shares(owner):
+                self._audit(tx, owner, "share.revoked_all", owner, share_id=record.share_id,
+                            conversation_id=record.conversation_id)
             return tx.delete_shares_of_owner(owner)
 
     def prune_expired(self) -> int:
@@ -980,12 +1064,15 @@ class ShareService:
         key = _grant_principal(principal_type, name)
         _check_permission(permission)
         now = self._now()
-        with self.store.write() as tx:
-            self._managed(tx, principal, share_id)
+        with self._write() as tx:
+            share = self._managed(tx, principal, share_id)
             existing = tx.find_grant(share_id, principal_type, key)
             if existing is not None:
                 if existing.permission != permission:
                     tx.update_grant(existing.grant_id, permission, _after(existing.updated_at, now))
+                    self._audit(tx, principal, "grant.changed", share.owner, share_id=share_id,
+                                conversation_id=share.conversation_id,
+                                details=_audit_grant(existing, permission, existing.permission))
                 record = tx.find_grant(share_id, principal_type, key)
                 assert record is not None
                 return _grant(record), False
@@ -999,6 +1086,8 @@ class ShareService:
                 updated_at=now,
             )
             tx.insert_grant(record)
+            self._audit(tx, principal, "grant.added", share.owner, share_id=share_id,
+                        conversation_id=share.conversation_id, details=_audit_grant(record, permission))
         return _grant(record), True
 
     def update_grant(
@@ -1007,11 +1096,14 @@ class ShareService:
         """Change a grant's permission. Raises InvalidRequest, NotFound, Forbidden."""
         _check_permission(permission)
         now = self._now()
-        with self.store.write() as tx:
-            self._managed(tx, principal, share_id)
+        with self._write() as tx:
+            share = self._managed(tx, principal, share_id)
             record = _find_grant(tx, share_id, grant_id)
             if record.permission != permission:
                 tx.update_grant(grant_id, permission, _after(record.updated_at, now))
+                self._audit(tx, principal, "grant.changed", share.owner, share_id=share_id,
+                            conversation_id=share.conversation_id,
+                            details=_audit_grant(record, permission, record.permission))
                 record = _find_grant(tx, share_id, grant_id)
         return _grant(record)
 
@@ -1020,10 +1112,12 @@ class ShareService:
 
         Raises NotFound, Forbidden.
         """
-        with self.store.write() as tx:
-            self._managed(tx, principal, share_id)
-            _find_grant(tx, share_id, grant_id)
+        with self._write() as tx:
+            share = self._managed(tx, principal, share_id)
+            record = _find_grant(tx, share_id, grant_id)
             tx.delete_grant(grant_id)
+            self._audit(tx, principal, "grant.removed", share.owner, share_id=share_id,
+                        conversation_id=share.conversation_id, details=_audit_grant(record, record.permission))
 
     def reshare(
         self,
@@ -1052,7 +1146,7 @@ class ShareService:
         child_id = new_share_id()
         nonce = new_nonce()
         lookup = lookup_key(derive_link(self._secret, child_id, nonce))
-        with self.store.write() as tx:
+        with self._write() as tx:
             parent = tx.get_share(share_id) if isinstance(share_id, str) else None
             if parent is None:
                 raise NotFound("no such share", field="share_id")
@@ -1085,6 +1179,10 @@ class ShareService:
             )
             if parent.mode == "snapshot":
                 tx.copy_snapshot(parent.share_id, child_id)
+            # logged on the parent: its owner sees who reshared it
+            self._audit(tx, p, "share.reshared", parent.owner, share_id=parent.share_id,
+                        conversation_id=parent.conversation_id,
+                        details={"reshare_id": child_id, "expires_at": format_time(expires_at)})
             record = tx.get_share(child_id)
         assert record is not None
         return self._share(record)
@@ -1115,8 +1213,14 @@ class ShareService:
         if share.claimed_by is not None:
             holder = share.claimed_by
         else:
-            with self.store.write() as tx:
+            with self._write() as tx:
                 holder = tx.claim_share(share.share_id, claimant)
+                if holder == claimant:
+                    # who: the user name, never a browser's id (it is derived from a cookie)
+                    kind, _, name = claimant.partition(":")
+                    self._audit(tx, name if kind == "user" else "anonymous", "link.claimed", share.owner,
+                                share_id=share.share_id, conversation_id=share.conversation_id,
+                                details={"by": "user" if kind == "user" else "browser"})
         if holder is None or not access.may_open_claimed(holder, claimant):
             raise _link_not_found()
         return dataclasses.replace(share, claimed_by=holder)
@@ -1199,6 +1303,66 @@ class ShareService:
 
 
     # -- internals ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[StoreSession]:
+        """A store write transaction whose audit events reach :attr:`audit_listeners`
+        once it has committed (never for a rolled-back one)."""
+        stack = getattr(self._audit_local, "stack", None)
+        if stack is None:
+            stack = self._audit_local.stack = []
+        events: list[AuditEvent] = []
+        stack.append(events)
+        try:
+            with self.store.write() as tx:
+                yield tx
+        finally:
+            stack.pop()
+        for event in events:
+            for listener in list(self.audit_listeners):
+                try:
+                    listener(event)
+                except Exception:  # an audit sink must never undo a committed change
+                    _log.exception("convshare: audit listener failed for %s", event.action)
+
+    def _audit(
+        self,
+        tx: StoreSession,
+        who: access.PrincipalLike,
+        action: str,
+        owner: str,
+        *,
+        share_id: str | None = None,
+        conversation_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record an audit row in ``tx`` (inside :meth:`_write`)."""
+        name = who if isinstance(who, str) else access.as_principal(who).name
+        record = AuditRecord(
+            at=self._now(),
+            who=name or "anonymous",
+            action=action,
+            owner=owner,
+            share_id=share_id,
+            conversation_id=conversation_id,
+            details=details or {},
+        )
+        event_id = tx.insert_audit(record)
+        stack = getattr(self._audit_local, "stack", None)
+        if stack:
+            stack[-1].append(_audit_event(dataclasses.replace(record, event_id=event_id)))
+
+    def list_audit(self, principal: access.PrincipalLike, share_id: str) -> list[AuditEvent]:
+        """A share's audit events, newest first (owner or admin): its own events and the
+        owner's edits of its conversation (at most 1000).
+
+        Raises:
+            NotFound (not visible to ``principal``); Forbidden (a grantee).
+        """
+        with self.store.read() as session:
+            record = self._managed(session, principal, share_id)
+            rows = session.list_audit(share_id, record.owner, record.conversation_id)
+        return [_audit_event(r) for r in rows]
 
     def _now(self) -> datetime:
         now = self.clock()
@@ -1761,3 +1925,47 @@ def _owned_message(conversation: Conversation, message_id: Any) -> Message:
     if message is None:
         raise NotFound("no such message in this conversation", field="message_id")
     return message
+
+
+def _audit_event(record: AuditRecord) -> AuditEvent:
+    return AuditEvent(
+        event_id=record.event_id or 0,
+        at=record.at,
+        who=record.who,
+        action=record.action,
+        owner=record.owner,
+        share_id=record.share_id,
+        conversation_id=record.conversation_id,
+        details=record.details,
+    )
+
+
+_AUDITED_SETTINGS = ("expires_at", "mode", "link_enabled", "allow_reshare", "single_use")
+
+
+def _audit_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The new share settings of an update, as JSON (never the link nonce or lookup)."""
+    out: dict[str, Any] = {}
+    for key in _AUDITED_SETTINGS:
+        if key in changes:
+            value = changes[key]
+            if key == "expires_at":
+                value = format_time(value)
+            elif key != "mode":
+                value = bool(value)
+            out[key] = value
+    return out
+
+
+def _audit_grant(record: GrantRecord, permission: str, previous: str | None = None) -> dict[str, Any]:
+    """A grant's audit details: ``grant_id``, ``principal_type``, ``principal``, ``permission``
+    (and ``previous`` permission on a change)."""
+    out: dict[str, Any] = {
+        "grant_id": record.grant_id,
+        "principal_type": record.principal_type,
+        "principal": record.principal or None,
+        "permission": permission,
+    }
+    if previous is not None:
+        out["previous"] = previous
+    return out

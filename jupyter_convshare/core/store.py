@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import json
 import re
 import sqlite3
 import sys
@@ -161,6 +162,24 @@ class GrantRecord:
     permission: str
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audit row (table ``audit``, migration 4).
+
+    ``at`` is an aware UTC datetime; ``details`` a JSON-able dict; ``owner`` the owner of
+    the share or conversation named (whose log it is); ``event_id`` is ``None`` before insert.
+    """
+
+    at: datetime
+    who: str
+    action: str
+    owner: str
+    share_id: str | None
+    conversation_id: str | None
+    details: dict[str, Any]
+    event_id: int | None = None
 
 
 class LinkRow(NamedTuple):
@@ -314,6 +333,15 @@ class StoreSession(Protocol):
 
     def delete_snapshot(self, share_id: str) -> None:
         """Drop the share's snapshot, if any."""
+
+    def insert_audit(self, record: AuditRecord) -> int:
+        """Append an audit row; returns its ``event_id``."""
+
+    def list_audit(
+        self, share_id: str, owner: str, conversation_id: str, limit: int = 1000
+    ) -> list[AuditRecord]:
+        """Audit rows of a share, plus the owner's edits of its conversation (rows naming
+        the conversation and no share), newest first, at most ``limit``."""
 
 
 class Store(Protocol):
@@ -479,12 +507,42 @@ def _migration_3_reshare(db: sqlite_utils.Database) -> None:
     db.table("shares").create_index(["parent_share_id"])
 
 
+def _migration_4_audit(db: sqlite_utils.Database) -> None:
+    """Issue 3: the audit log (who did what to which share or conversation, when).
+
+    Rows outlive the shares they name (no foreign key): a revoked share's history stays.
+    ``details`` is a JSON object; never a link, link secret or message text.
+    """
+    db.table("audit").create(
+        {
+            "event_id": int,
+            "at": str,
+            "who": str,
+            "action": str,
+            "owner": str,
+            "share_id": str,
+            "conversation_id": str,
+            "details": str,
+        },
+        pk="event_id",
+        not_null={"at", "who", "action", "owner", "details"},
+    )
+    db.table("audit").create_index(["share_id"])
+    db.table("audit").create_index(["owner", "conversation_id"])
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
-MIGRATIONS: list[Migration] = [_migration_1_initial, _migration_2_grants, _migration_3_reshare]
+MIGRATIONS: list[Migration] = [
+    _migration_1_initial,
+    _migration_2_grants,
+    _migration_3_reshare,
+    _migration_4_audit,
+]
 """Schema migrations in order; migration ``n`` (1-based) brings ``user_version`` to ``n``.
 
-Append only. Migrations 2 and 3 (issue 3): grants, link on/off, reshare and single-use.
+Append only. Migrations 2 and 3 (issue 3): grants, link on/off, reshare and single-use;
+migration 4: the audit log.
 """
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -891,6 +949,47 @@ class SQLiteSession:
             grant = {k[2:]: v for k, v in row.items() if k.startswith("g_")}
             out.append((_share_record(row), _grant_record(grant)))
         return out
+
+    # audit (migration 4)
+
+    def insert_audit(self, record: AuditRecord) -> int:
+        cursor = self.db.conn.execute(
+            "INSERT INTO audit (at, who, action, owner, share_id, conversation_id, details)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                _t(record.at),
+                record.who,
+                record.action,
+                record.owner,
+                record.share_id,
+                record.conversation_id,
+                json.dumps(record.details, sort_keys=True, separators=(",", ":")),
+            ],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def list_audit(
+        self, share_id: str, owner: str, conversation_id: str, limit: int = 1000
+    ) -> list[AuditRecord]:
+        rows = self._all(
+            "SELECT * FROM audit WHERE share_id = ?"
+            " OR (share_id IS NULL AND owner = ? AND conversation_id = ?)"
+            " ORDER BY event_id DESC LIMIT ?",
+            [share_id, owner, conversation_id, int(limit)],
+        )
+        return [
+            AuditRecord(
+                at=parse_stored_time(row["at"]),  # type: ignore[arg-type]
+                who=row["who"],
+                action=row["action"],
+                owner=row["owner"],
+                share_id=row["share_id"],
+                conversation_id=row["conversation_id"],
+                details=json.loads(row["details"]),
+                event_id=row["event_id"],
+            )
+            for row in rows
+        ]
 
     # snapshots
 

@@ -22,6 +22,7 @@ Routes (relative to ``base_url``):
 ``GET convshare/api/shares/<share_id>/export``           ``?format=``: what a grantee may read
 ``POST convshare/api/shares/<share_id>/reshare``         a grantee's own link (if allowed)
 ``POST convshare/api/shares/<share_id>/messages``        a collaborator adds a message
+``GET convshare/api/shares/<share_id>/audit``           the share's audit log (owner/admin)
 ``GET|POST convshare/api/shares/<share_id>/grants``      list / add (or update) a grant
 ``PATCH|DELETE .../shares/<share_id>/grants/<grant_id>`` change / remove a grant
 ``GET convshare/api/whoami``                             the current user, groups, admin flag
@@ -840,6 +841,20 @@ class ShareMessagesHandler(_Base):
         )
 
 
+
+class ShareAuditHandler(_Base):
+    """``GET convshare/api/shares/<share_id>/audit`` (owner or admin)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, share_id: str) -> None:
+        """``{"events": [{"event_id", "at", "who", "action", "owner", "share_id",
+        "conversation_id", "details"}, ...]}``, newest first (at most 1000): the share's
+        events and its owner's edits of its conversation. 403 grantee, 404 anyone else."""
+        events = await self.run(self.service.list_audit, self.principal, share_id)
+        self.write_json({"events": [e.to_json() for e in events]})
+
+
 _ID = r"([^/]+)"
 
 default_handlers: list[tuple[str, type[ConvShareAPIHandler]]] = [
@@ -855,6 +870,7 @@ default_handlers: list[tuple[str, type[ConvShareAPIHandler]]] = [
     (rf"convshare/api/shares/{_ID}/export", ShareExportHandler),
     (rf"convshare/api/shares/{_ID}/reshare", ReshareHandler),
     (rf"convshare/api/shares/{_ID}/messages", ShareMessagesHandler),
+    (rf"convshare/api/shares/{_ID}/audit", ShareAuditHandler),
     (rf"convshare/api/shares/{_ID}/grants", GrantsHandler),
     (rf"convshare/api/shares/{_ID}/grants/{_ID}", GrantHandler),
     (r"convshare/api/whoami", WhoamiHandler),

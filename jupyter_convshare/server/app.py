@@ -20,6 +20,7 @@ import hmac
 import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -308,6 +309,7 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         self._view_flush_task: asyncio.Future[None] | None = None
         self.group_source: GroupSource = self.group_source_class(app=self)
         self.settings.update({"convshare_app": self, "convshare_service": self.service})
+        self._register_audit_events()
         log_function = self.settings.get("log_function")
         if log_function is not None and not getattr(log_function, "_convshare_redacting", False):
             record_metrics = bool(getattr(self.serverapp, "record_http_request_metrics", True))
@@ -315,6 +317,35 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
             wrapped._convshare_redacting = True  # type: ignore[attr-defined]
             self.settings["log_function"] = wrapped
         self.log.info("convshare: store in %s; links owned by %r", self.store_dir, self.owner)
+
+    def _register_audit_events(self) -> None:
+        """Emit every committed audit event as a jupyter-server event (schema
+        ``jupyter_convshare/events/audit.yaml``, id :data:`~..core.shares.AUDIT_SCHEMA_ID`).
+
+        Store writes run in worker threads; jupyter_events may start listener tasks, which
+        need the server's event loop, so events from other threads are handed to the loop
+        (``IOLoop.add_callback``, thread-safe and in order).
+        """
+        from tornado.ioloop import IOLoop
+
+        from ..core.shares import AUDIT_SCHEMA_ID, AuditEvent
+
+        event_logger = getattr(self.serverapp, "event_logger", None)
+        if event_logger is None:
+            return
+        if AUDIT_SCHEMA_ID not in event_logger.schemas.schema_ids:
+            event_logger.register_event_schema(PACKAGE_DIR / "events" / "audit.yaml")
+        loop = IOLoop.current()
+        loop_thread = threading.get_ident()
+
+        def emit(event: AuditEvent) -> None:
+            data = event.to_json()
+            if threading.get_ident() == loop_thread:
+                event_logger.emit(schema_id=AUDIT_SCHEMA_ID, data=data)
+            else:
+                loop.add_callback(event_logger.emit, schema_id=AUDIT_SCHEMA_ID, data=data)
+
+        self.service.audit_listeners.append(emit)
 
     def initialize_templates(self) -> None:
         """The package's Jinja templates (autoescaped by ExtensionAppJinjaMixin)."""
