@@ -35,6 +35,8 @@ ROUTES = [
     ("PATCH", "conversations/{conversation_id}"),
     ("DELETE", "conversations/{conversation_id}"),
     ("GET", "conversations/{conversation_id}/export"),
+    ("PATCH", "conversations/{conversation_id}/messages/{message_id}"),
+    ("DELETE", "conversations/{conversation_id}/messages/{message_id}"),
     ("GET", "shares"),
     ("POST", "shares"),
     ("DELETE", "shares"),
@@ -47,6 +49,8 @@ ROUTES = [
     ("GET", "shares/{share_id}/qr.png"),
     ("GET", "shares/{share_id}/export"),
     ("POST", "shares/{share_id}/reshare"),
+    ("POST", "shares/{share_id}/messages"),
+    ("GET", "shares/{share_id}/audit"),
     ("GET", "shares/{share_id}/grants"),
     ("POST", "shares/{share_id}/grants"),
     ("PATCH", "shares/{share_id}/grants/{grant_id}"),
@@ -82,6 +86,7 @@ def api_url(jp_base_url: str, route: str, share: dict) -> str:
         conversation_id=urllib.parse.quote(share["conversation_id"], safe=""),
         share_id=share["share_id"],
         grant_id="no-such-grant",
+        message_id="m1",
     )
     return url_path_join(jp_base_url, "convshare", "api", path)
 

@@ -7,6 +7,7 @@ on one real server (``TokenUsersIdentityProvider`` of ``test_grants``).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -44,6 +45,7 @@ async def test_a_collaborator_replies_to_the_active_leaf_as_themselves(api, serv
     assert response.code == 201, response.body
     message = body_json(response)["message"]
     assert message["author_id"] == "remote:carol" and message["role"] == "user"
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", message["id"])
     assert message["parent_id"] == leaf
     assert message["extra"] == {"convshare": {"origin": "collaborator"}}
     conversation = stored(service, share)

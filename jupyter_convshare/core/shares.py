@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator, Literal, Mapping, TypeVar
 
 from . import access
 from .errors import Conflict, Expired, Forbidden, InvalidRequest, NotFound, TooLarge
-from .model import Attachment, Conversation, Message, Part, Participant, format_time, utcnow
+from .model import Attachment, Conversation, Message, Part, Participant, format_time, new_id, utcnow
 from .store import (
     AuditRecord,
     ConversationRecord,
@@ -642,7 +642,7 @@ class ShareService:
                 author, Participant(id=author, kind="human", display_name=p.name)
             )
             message = Message(
-                id=f"convshare-{new_nonce()[:22]}",
+                id=new_id(),
                 role="user",
                 author_id=author,
                 parts=[Part(type="text", text=text, format="markdown")],
@@ -1210,6 +1210,7 @@ class ShareService:
             return share
         if not isinstance(claimant, str) or not claimant:
             raise InvalidRequest("claimant: expected a non-empty string", field="claimant")
+        holder: str | None
         if share.claimed_by is not None:
             holder = share.claimed_by
         else:
