@@ -8,7 +8,7 @@ from typing import Any
 import ipywidgets as w
 
 from ..client import ConvShareClient
-from .status import StatusLine, client_or_default, reporting
+from .status import LazyClient, StatusLine, reporting
 
 __all__ = ["GroupPermissionEditor", "GroupGrantRow"]
 
@@ -43,7 +43,7 @@ class GroupGrantRow(w.HBox):
         )
 
 
-class GroupPermissionEditor(w.VBox):
+class GroupPermissionEditor(LazyClient, w.VBox):
     """Grant the organization and groups ``view`` or ``collaborate`` on one share.
 
     Args:
@@ -99,13 +99,6 @@ class GroupPermissionEditor(w.VBox):
             ]
         )
         self.refresh()
-
-    @property
-    def client(self) -> ConvShareClient:
-        """The REST client (made on first use, so a missing server shows as a status error)."""
-        if self._client is None:
-            self._client = client_or_default(None)
-        return self._client
 
     @reporting
     def refresh(self) -> None:

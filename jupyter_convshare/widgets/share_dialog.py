@@ -9,7 +9,7 @@ import ipywidgets as w
 
 from ..client import ConvShareClient, Share, _describe_expiry
 from .qrcode import QRCode
-from .status import COPY_HINT, ReadOnlyText, StatusLine, client_or_default, reporting, safe_link
+from .status import LazyClient, COPY_HINT, ReadOnlyText, StatusLine, reporting, safe_link
 
 __all__ = ["EXPIRY_CHOICES", "ShareDialog"]
 
@@ -23,7 +23,7 @@ EXPIRY_CHOICES: list[tuple[str, str]] = [
 """Dropdown labels and the REST API's expiry presets (DESIGN.md section 4)."""
 
 
-class ShareDialog(w.VBox):
+class ShareDialog(LazyClient, w.VBox):
     """Share one conversation and manage its link, in a notebook.
 
     Args:
@@ -143,13 +143,6 @@ class ShareDialog(w.VBox):
             self._find_existing()
 
     # -- actions ------------------------------------------------------------------------
-
-    @property
-    def client(self) -> ConvShareClient:
-        """The REST client (made on first use, so a missing server shows as a status error)."""
-        if self._client is None:
-            self._client = client_or_default(None)
-        return self._client
 
     @reporting
     def create_or_update(self) -> Share | None:

@@ -8,12 +8,12 @@ from typing import Any
 import ipywidgets as w
 
 from ..client import ConvShareClient, _time
-from .status import StatusLine, client_or_default, reporting, safe_link, short_time
+from .status import LazyClient, StatusLine, reporting, safe_link, short_time
 
 __all__ = ["SharedWithMe"]
 
 
-class SharedWithMe(w.VBox):
+class SharedWithMe(LazyClient, w.VBox):
     """The conversations shared with the current user, with links to open them.
 
     Args:
@@ -47,13 +47,6 @@ class SharedWithMe(w.VBox):
             ]
         )
         self.refresh()
-
-    @property
-    def client(self) -> ConvShareClient:
-        """The REST client (made on first use, so a missing server shows as a status error)."""
-        if self._client is None:
-            self._client = client_or_default(None)
-        return self._client
 
     @reporting
     def refresh(self) -> None:

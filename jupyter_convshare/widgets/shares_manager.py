@@ -8,10 +8,10 @@ import ipywidgets as w
 
 from ..client import ConvShareClient, Share
 from .status import (
+    LazyClient,
     COPY_HINT,
     ReadOnlyText,
     StatusLine,
-    client_or_default,
     reporting,
     safe_link,
     short_time,
@@ -90,7 +90,7 @@ class ShareRow(w.HBox):
         return query in haystack
 
 
-class SharesManager(w.VBox):
+class SharesManager(LazyClient, w.VBox):
     """The current user's shares, newest first, with their view counts.
 
     Args:
@@ -143,13 +143,6 @@ class SharesManager(w.VBox):
             ]
         )
         self.refresh()
-
-    @property
-    def client(self) -> ConvShareClient:
-        """The REST client (made on first use, so a missing server shows as a status error)."""
-        if self._client is None:
-            self._client = client_or_default(None)
-        return self._client
 
     @property
     def visible_rows(self) -> list[ShareRow]:

@@ -33,6 +33,22 @@ def client_or_default(client: ConvShareClient | None) -> ConvShareClient:
     return client if client is not None else ConvShareClient()
 
 
+
+class LazyClient:
+    """Mixin of the widgets that call the REST API: ``self._client`` (a
+    :class:`~jupyter_convshare.client.ConvShareClient` or ``None``) is made on first use, so
+    a missing server shows as an error in the widget's status line, not at construction."""
+
+    _client: ConvShareClient | None
+
+    @property
+    def client(self) -> ConvShareClient:
+        """The REST client (made on first use, so a missing server shows as a status error)."""
+        if self._client is None:
+            self._client = client_or_default(None)
+        return self._client
+
+
 def describe_error(exc: BaseException) -> str:
     """One line for the user: the server's message for client errors, the type otherwise."""
     if isinstance(exc, ConvShareClientError):
