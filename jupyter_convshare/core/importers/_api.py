@@ -15,7 +15,7 @@ Each record is one conversation: a linear chain with message ids ``"1"``, ``"2"`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..model import Conversation, Message, Participant, SourceInfo, new_id
 from ._common import Context, base_name, stem
@@ -61,6 +61,28 @@ def split_records(ctx: Context, data: Any, *, jsonl: bool) -> list[tuple[str, An
         ctx.fail(None, "a list must hold either messages or records, not both")
     ctx.fail(None, f"expected a message list or an object with messages, got {type(data).__name__}")
 
+
+
+RecordParser = Callable[..., Conversation]
+"""``(ctx, prefix, record, *, name, index, count) -> Conversation``: one record of a format."""
+
+
+def parse_records(
+    fmt: str, record: RecordParser, data: Any, *, name: str | None, source: str, jsonl: bool
+) -> list[Conversation]:
+    """Split ``data`` into records (:func:`split_records`) and parse each with ``record``.
+
+    Shared by the OpenAI and Anthropic importers: ``fmt`` names the format in errors,
+    ``name`` is the file name for titles, ``source`` the name used in error messages.
+
+    Raises:
+        ImportFailed: from :func:`split_records` or ``record``, naming record and field.
+    """
+    records = split_records(Context(source, fmt), data, jsonl=jsonl)
+    return [
+        record(Context(source, fmt), prefix, item, name=name, index=i, count=len(records))
+        for i, (prefix, item) in enumerate(records)
+    ]
 
 def prefixed(prefix: str, path: str) -> str:
     """Join a record prefix (``"line 3"``, ``"[1]"``, ``""``) and a path inside the record."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import Attachment, Conversation, Message, Part
-from ._api import ChainBuilder, prefixed, split_records
+from ._api import ChainBuilder, prefixed, parse_records
 from ._common import Context, data_uri, join
 
 FORMAT = "anthropic"
@@ -83,11 +83,7 @@ def parse(data: Any, *, name: str | None, source: str, jsonl: bool = False) -> l
     Raises:
         ImportFailed: naming the record and field, e.g. ``[1].messages[2].content[0].type: ...``.
     """
-    records = split_records(Context(source, FORMAT), data, jsonl=jsonl)
-    return [
-        _record(Context(source, FORMAT), prefix, record, name=name, index=i, count=len(records))
-        for i, (prefix, record) in enumerate(records)
-    ]
+    return parse_records(FORMAT, _record, data, name=name, source=source, jsonl=jsonl)
 
 
 def _record(ctx: Context, prefix: str, record: Any, *, name: str | None, index: int, count: int) -> Conversation:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import Attachment, Conversation, Message, Part
-from ._api import ChainBuilder, is_message, prefixed, split_records
+from ._api import ChainBuilder, is_message, prefixed, parse_records
 from ._common import Context, join, media_type_of_data_uri, parse_arguments
 
 FORMAT = "openai-chat"
@@ -85,11 +85,7 @@ def parse(data: Any, *, name: str | None, source: str, jsonl: bool = False) -> l
     Raises:
         ImportFailed: naming the record and field, e.g. ``line 2: messages[1].role: ...``.
     """
-    records = split_records(Context(source, FORMAT), data, jsonl=jsonl)
-    return [
-        _record(Context(source, FORMAT), prefix, record, name=name, index=i, count=len(records))
-        for i, (prefix, record) in enumerate(records)
-    ]
+    return parse_records(FORMAT, _record, data, name=name, source=source, jsonl=jsonl)
 
 
 def _record(ctx: Context, prefix: str, record: Any, *, name: str | None, index: int, count: int) -> Conversation:
