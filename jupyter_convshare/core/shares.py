@@ -152,6 +152,9 @@ class Share:
         parent_share_id: for a reshare, the share it came from (it dies with it).
         created_by: for a reshare, the grantee who made it.
         claimed_by: who claimed a single-use link (:meth:`ShareService.claim_link`).
+        chat_posting: collaborators' messages go into the live ``.chat`` document itself,
+            where Jupyter AI personas answer them with the owner's credentials (off by
+            default; the server's admin must allow it too).
     """
 
     share_id: str
@@ -172,6 +175,7 @@ class Share:
     parent_share_id: str | None = None
     created_by: str | None = None
     claimed_by: str | None = None
+    chat_posting: bool = False
 
     def is_expired(self, now: datetime) -> bool:
         """``True`` when ``expires_at`` is set and ``now >= expires_at``."""
@@ -199,6 +203,7 @@ class Share:
             "claimed": self.claimed_by is not None,
             "parent_share_id": self.parent_share_id,
             "created_by": self.created_by,
+            "chat_posting": self.chat_posting,
         }
 
 
@@ -789,13 +794,15 @@ class ShareService:
         link_enabled: bool = UNSET,
         allow_reshare: bool = UNSET,
         single_use: bool = UNSET,
+        chat_posting: bool = UNSET,
     ) -> Share:
         """Change settings; :data:`UNSET` leaves a setting as it is.
 
         Switching to ``"snapshot"`` freezes the current state; switching to ``"live"``
         drops the frozen copy. The link does not change. ``link_enabled=False`` makes the
         link answer 404 (like a revoked one) until it is switched on again; grants are
-        unaffected. ``owner`` may be a :class:`~.access.Principal` (admins manage any share).
+        unaffected. ``chat_posting`` lets collaborators' messages go into a live ``.chat``
+        document (the server decides whether it is allowed at all). ``owner`` may be a :class:`~.access.Principal` (admins manage any share).
 
         Raises:
             NotFound; Forbidden (a grantee); InvalidRequest (bad value, ``field`` names it).
@@ -810,6 +817,7 @@ class ShareService:
             ("link_enabled", link_enabled),
             ("allow_reshare", allow_reshare),
             ("single_use", single_use),
+            ("chat_posting", chat_posting),
         ):
             if value is not UNSET:
                 if not isinstance(value, bool):
@@ -1411,6 +1419,7 @@ class ShareService:
             parent_share_id=record.parent_share_id,
             created_by=record.created_by,
             claimed_by=record.claimed_by,
+            chat_posting=record.chat_posting,
         )
 
     def _managed(
@@ -1941,7 +1950,7 @@ def _audit_event(record: AuditRecord) -> AuditEvent:
     )
 
 
-_AUDITED_SETTINGS = ("expires_at", "mode", "link_enabled", "allow_reshare", "single_use")
+_AUDITED_SETTINGS = ("expires_at", "mode", "link_enabled", "allow_reshare", "single_use", "chat_posting")
 
 
 def _audit_changes(changes: Mapping[str, Any]) -> dict[str, Any]:

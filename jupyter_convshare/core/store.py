@@ -119,6 +119,8 @@ class ShareRecord:
         parent_share_id: the share a reshare came from, or ``None`` (migration 2).
         claimed_by: who claimed a single-use link, or ``None`` (migration 2).
         created_by: the grantee who made a reshare, or ``None`` (migration 3).
+        chat_posting: collaborators' messages go into the live ``.chat`` document, where
+            Jupyter AI personas answer them (migration 5; off by default).
     """
 
     share_id: str
@@ -140,6 +142,7 @@ class ShareRecord:
     parent_share_id: str | None = None
     claimed_by: str | None = None
     created_by: str | None = None
+    chat_posting: bool = False
 
 
 @dataclass(frozen=True)
@@ -531,6 +534,43 @@ def _migration_4_audit(db: sqlite_utils.Database) -> None:
     db.table("audit").create_index(["owner", "conversation_id"])
 
 
+def _migration_5_chat_posting(db: sqlite_utils.Database) -> None:
+    """Issue 3: ``shares.chat_posting`` (1: a collaborator's message goes into the live
+    ``.chat`` document, where Jupyter AI personas answer it with the owner's credentials)."""
+    db.table("shares").add_column("chat_posting", int, not_null_default=0)
+
+
+def _migration_6_library(db: sqlite_utils.Database) -> None:
+    """Issue 3: each user's library (DESIGN.md section 4, *Library*).
+
+    One row per saved item of ``user``: either a share of this server that the item
+    follows (``share_id``; the item shows it live until it expires or is revoked), or a
+    copy imported from another server's link (``conversation_id``, a conversation owned by
+    ``user``; ``origin`` names where it came from). ``name`` overrides the title (rename),
+    ``tags`` is a JSON list of strings, ``archived`` 0/1. Never a link secret.
+    """
+    db.table("library").create(
+        {
+            "item_id": str,
+            "user": str,
+            "share_id": str,
+            "conversation_id": str,
+            "origin": str,
+            "origin_title": str,
+            "name": str,
+            "tags": str,
+            "archived": int,
+            "saved_at": str,
+            "updated_at": str,
+        },
+        pk="item_id",
+        not_null={"user", "tags", "archived", "saved_at", "updated_at"},
+        defaults={"tags": "[]", "archived": 0},
+    )
+    db.table("library").create_index(["user", "share_id"], unique=True)
+    db.table("library").create_index(["user", "conversation_id"])
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[Migration] = [
@@ -538,11 +578,13 @@ MIGRATIONS: list[Migration] = [
     _migration_2_grants,
     _migration_3_reshare,
     _migration_4_audit,
+    _migration_5_chat_posting,
+    _migration_6_library,
 ]
 """Schema migrations in order; migration ``n`` (1-based) brings ``user_version`` to ``n``.
 
 Append only. Migrations 2 and 3 (issue 3): grants, link on/off, reshare and single-use;
-migration 4: the audit log.
+migration 4: the audit log; migration 5: posting into live chats; migration 6: libraries.
 """
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -611,6 +653,7 @@ def _share_record(row: dict[str, Any]) -> ShareRecord:
         parent_share_id=row.get("parent_share_id"),
         claimed_by=row.get("claimed_by"),
         created_by=row.get("created_by"),
+        chat_posting=bool(row.get("chat_posting", 0)),
     )
 
 
@@ -634,7 +677,7 @@ _SHARE_SELECT = (
     "SELECT s.share_id, s.owner, s.conversation_id, s.link_nonce, s.link_lookup, s.mode,"
     " s.expires_at, s.created_at, s.updated_at, s.snapshot_at, s.view_count,"
     " s.last_accessed_at, c.title AS title, s.link_enabled, s.allow_reshare, s.single_use,"
-    " s.parent_share_id, s.claimed_by, s.created_by"
+    " s.parent_share_id, s.claimed_by, s.created_by, s.chat_posting"
     " FROM shares s JOIN conversations c ON c.owner = s.owner AND c.id = s.conversation_id"
 )
 _LINK_COLUMNS = (
@@ -670,6 +713,7 @@ _SHARE_WRITABLE = {
     "allow_reshare",
     "single_use",
     "claimed_by",
+    "chat_posting",
 }
 
 
@@ -821,6 +865,7 @@ class SQLiteSession:
                 "parent_share_id": record.parent_share_id,
                 "claimed_by": record.claimed_by,
                 "created_by": record.created_by,
+                "chat_posting": int(record.chat_posting),
             }
         )
 

@@ -598,14 +598,19 @@ class ShareHandler(_Base):
     @web.authenticated
     @authorized
     async def patch(self, share_id: str) -> None:
-        """Body ``{"expires"?, "mode"?}``; the link does not change. Answers the share JSON."""
+        """Body ``{"expires"?, "mode"?, "link_enabled"?, "allow_reshare"?, "single_use"?, "chat_posting"?}``;
+        the link does not change. Answers the share JSON."""
         body = self.json_body()
-        _check_keys(body, {"expires", "mode", "link_enabled", "allow_reshare", "single_use"})
+        _check_keys(body, {"expires", "mode", "link_enabled", "allow_reshare", "single_use", "chat_posting"})
         expires = _expires_value(body, UNSET)
         if expires is not UNSET:
             expires = self.convshare.check_expires(expires)
         mode = _mode(body, UNSET)
-        flags = {key: _bool(body, key) for key in ("link_enabled", "allow_reshare", "single_use") if key in body}
+        flags = {
+            key: _bool(body, key)
+            for key in ("link_enabled", "allow_reshare", "single_use", "chat_posting")
+            if key in body
+        }
         share = await self.run_counted(
             self.service.update_share, self.principal, share_id, expires=expires, mode=mode, **flags
         )
