@@ -599,6 +599,8 @@ class ShareService:
         share_id: str,
         text: str,
         parent_id: str | None = None,
+        *,
+        message_id: str | None = None,
     ) -> tuple[Share, Message]:
         """Add a user message by ``principal`` to the conversation a share shows.
 
@@ -613,6 +615,9 @@ class ShareService:
             share_id: the share.
             text: markdown, at most :data:`MAX_MESSAGE_CHARS` characters.
             parent_id: the message to reply to.
+            message_id: the new message's id (default: a new UUID). The live-chat path
+                passes the id the chat document gave the same message, so the next re-sync
+                of the ``.chat`` file merges with it instead of adding a copy.
 
         Returns:
             ``(share, message)``.
@@ -636,6 +641,8 @@ class ShareService:
         text = _message_text(text)
         if parent_id is not None and not isinstance(parent_id, str):
             raise InvalidRequest("parent_id: expected a message id", field="parent_id")
+        if message_id is not None and (not isinstance(message_id, str) or not message_id):
+            raise InvalidRequest("message_id: expected a non-empty string", field="message_id")
         now = self._now()
         author = f"remote:{p.name}"
 
@@ -646,8 +653,10 @@ class ShareService:
             conversation.participants.setdefault(
                 author, Participant(id=author, kind="human", display_name=p.name)
             )
+            if message_id is not None and message_id in conversation.messages:
+                raise Conflict(f"message_id: {message_id!r} already exists", field="message_id")
             message = Message(
-                id=new_id(),
+                id=message_id if message_id is not None else new_id(),
                 role="user",
                 author_id=author,
                 parts=[Part(type="text", text=text, format="markdown")],
