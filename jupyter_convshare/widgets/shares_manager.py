@@ -51,7 +51,7 @@ class ShareRow(w.HBox):
         super().__init__(
             [
                 w.HTML(f"<strong>{title}</strong>", layout=w.Layout(width="16em")),
-                w.Label(f"expires {short_time(share.expires_at)}", layout=w.Layout(width="14em")),
+                w.Label(f"expires {short_time(share.expires_at)}", layout=w.Layout(width="18em")),
                 w.Label(
                     f"{share.view_count} view{'s' if share.view_count != 1 else ''}",
                     layout=w.Layout(width="6em"),
