@@ -832,16 +832,22 @@ class ShareMessagesHandler(_Base):
     @authorized
     async def post(self, share_id: str) -> None:
         """Body ``{"text": str, "parent_id"?: str}``; 201 ``{"message": Message, "share_id",
-        "conversation_id"}``. 403 view-only grantee, 404 no access, 410 expired (grantee),
-        409 snapshot share."""
+        "conversation_id", "delivered_to_chat": bool}`` (``delivered_to_chat``: the message
+        also went into the live ``.chat`` document, see ``ConvShareApp.add_collaborator_message``).
+        403 view-only grantee, 404 no access, 410 expired (grantee), 409 snapshot share."""
         body = self.json_body(max_bytes=_MESSAGE_BODY_BYTES)
         _check_keys(body, {"text", "parent_id"})
         parent_id = _optional_str(body, "parent_id")
-        share, message = await self.run(
-            self.service.add_collaborator_message, self.principal, share_id, body.get("text"), parent_id
+        share, message, delivered = await self.convshare.add_collaborator_message(
+            self.principal, share_id, body.get("text"), parent_id
         )
         self.write_json(
-            {"message": _to_json(message), "share_id": share.share_id, "conversation_id": share.conversation_id},
+            {
+                "message": _to_json(message),
+                "share_id": share.share_id,
+                "conversation_id": share.conversation_id,
+                "delivered_to_chat": delivered,
+            },
             201,
         )
 

@@ -34,6 +34,7 @@ from traitlets.config import LoggingConfigurable
 from .._version import __version__
 from ..core.access import Principal
 from ..core.errors import ConvShareError, InvalidRequest
+from ..core.model import Message
 from ..core.shares import EXPIRY_PRESETS, ResolvedShare, Share, ShareService, ViewCounter
 from . import sources
 from .base import link_redacting_log_function
@@ -226,6 +227,15 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         Unicode(),
         help="""User names that may manage every share of this server (settings, grants,
         revoke), besides each share's owner.""",
+    ).tag(config=True)
+
+    allow_chat_posting = Bool(
+        False,
+        help="""Whether a share's owner may let collaborators' messages reach the AI personas of
+        a live jupyterlab-chat (.chat) conversation (the share's "chat_posting" setting). The
+        message then goes into the chat document itself, and a Jupyter AI persona answers it
+        acting with the owner's credentials and tools (files, terminal, agent accounts).
+        Default False: collaborators' messages are stored with the share only.""",
     ).tag(config=True)
 
     group_source_class = Type(
@@ -588,6 +598,39 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
                 self.service.sync_conversation, owner, conversation_id, fresh, blobs, mtime
             )
             return True
+
+    async def add_collaborator_message(
+        self,
+        principal: Principal,
+        share_id: str,
+        text: str,
+        parent_id: str | None = None,
+    ) -> tuple[Share, Message, bool]:
+        """Add a collaborator's message to a shared conversation (the REST API and the
+        viewer's form both call this).
+
+        Access is checked first (``service.access_to``), with the errors of
+        ``ShareService.add_collaborator_message``. The message is stored with the share
+        (in a worker thread); the ``bool`` says whether it was also delivered into the
+        live chat document of a ``.chat`` source.
+
+        Args:
+            principal: the request's principal (:meth:`principal_for`).
+            share_id: the share.
+            text: markdown text.
+            parent_id: the message to reply to (default: the active leaf).
+
+        Returns:
+            ``(share, message, delivered_to_chat)``.
+
+        Raises:
+            NotFound, Expired, Forbidden, Conflict, InvalidRequest: as
+            ``ShareService.add_collaborator_message``.
+        """
+        share, message = await asyncio.to_thread(
+            self.service.add_collaborator_message, principal, share_id, text, parent_id
+        )
+        return share, message, False
 
     def check_expires(self, expires: Any, *, field: str = "expires") -> Any:
         """Apply the server's expiry policy to a requested expiry.
