@@ -6,6 +6,7 @@ with subcommands (traitlets, like every Jupyter command):
 * ``share PATH [--expires 7d] [--snapshot] [--title T] [--index N] [--json]``
 * ``list [--json]``
 * ``revoke SHARE_ID``
+* ``save URL [--json]``: save a share link (of this or another server) into your library
 * ``export (SHARE_ID | CONVERSATION_ID | PATH) --format json|csv|parquet|md [-o FILE]``
 * ``demo [--port N] [--no-browser] [--exit-after-share]``
 * ``backup DEST_DIR``, ``prune``, ``check``: store maintenance (always on the store folder)
@@ -98,6 +99,9 @@ class _ServerBackend:
             if exc.status == 404:
                 raise CommandError(f"{share_id}: no such share (on {self.where})") from None
             raise
+
+    def save(self, url: str) -> dict[str, Any]:
+        return self.client.save_to_library(url)
 
     def export(self, target: str, fmt: str) -> bytes:
         from .client import ConvShareClientError
@@ -204,6 +208,14 @@ class _StoreBackend:
             self.service.revoke(self.owner, share_id)
         except NotFound:
             raise CommandError(f"{share_id}: no such share (in {self.where})") from None
+
+    def save(self, url: str) -> dict[str, Any]:
+        from .core.library import Library
+
+        item, created = Library(self.service).save_url(self.owner, url)
+        data = item.to_json(url=_public_link(self.public_url, item.link) if item.link else None)
+        data["created"] = created
+        return data
 
     def export(self, target: str, fmt: str) -> bytes:
         from .core.errors import NotFound
@@ -440,6 +452,27 @@ class RevokeCommand(ConvShareCommand):
             self.print_json({"revoked": share_id})
         else:
             print(f"Revoked {share_id}: its link no longer works.")
+
+
+class SaveCommand(ConvShareCommand):
+    """Save a shared conversation (a share link) into your library."""
+
+    name = "jupyter-convshare-save"
+    description = """Save a shared conversation into your library by its link: a link of this
+    server follows the share until it expires or is revoked; another server's link is
+    imported as your own copy, marked with where it came from."""
+    examples = "jupyter convshare save https://hub.example.org/user/ada/convshare/s/<link>"
+
+    def start(self) -> None:
+        """Run ``save URL``."""
+        (url,) = self.positional(1, "save URL [--json]")
+        result = self.backend().save(url)
+        if self.json_output:
+            self.print_json(result)
+            return
+        title = result.get("name") or result.get("title") or "(untitled conversation)"
+        verb = "Saved" if result.get("created", True) else "Already in your library"
+        print(f"{verb}: {title!r} from {result.get('origin')} (item {result.get('item_id')}, {result.get('status')})")
 
 
 class ExportCommand(ConvShareCommand):
@@ -814,6 +847,7 @@ class ConvShareCLI(JupyterApp):
     jupyter convshare share chats/analysis.chat --expires 30d
     jupyter convshare list
     jupyter convshare revoke <share id>
+    jupyter convshare save <share link>
     jupyter convshare export <share id> --format md -o analysis.md
     jupyter convshare demo
     """
@@ -821,6 +855,7 @@ class ConvShareCLI(JupyterApp):
         "share": (ShareCommand, ShareCommand.description.splitlines()[0]),
         "list": (ListCommand, ListCommand.description.splitlines()[0]),
         "revoke": (RevokeCommand, RevokeCommand.description.splitlines()[0]),
+        "save": (SaveCommand, SaveCommand.description.splitlines()[0]),
         "export": (ExportCommand, ExportCommand.description.splitlines()[0]),
         "demo": (DemoCommand, DemoCommand.description.splitlines()[0]),
         "backup": (BackupCommand, BackupCommand.description.splitlines()[0]),

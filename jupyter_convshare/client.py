@@ -1050,6 +1050,121 @@ class ConvShareClient:
         """
         return self._items(self._request("GET", "shared-with-me"), "conversations")
 
+    def add_message(self, share_id: str, text: str, parent_id: str | None = None) -> dict[str, Any]:
+        """``POST convshare/api/shares/<share_id>/messages``: add a message as a collaborator.
+
+        Args:
+            share_id: a share the current user may collaborate on (a ``collaborate``
+                grant), or their own.
+            text: the message, markdown (at most 100 000 characters).
+            parent_id: the message to reply to (default: the last message of the default
+                path; an earlier one starts a branch).
+
+        Returns:
+            ``{"message": <convshare/1 message>, "share_id", "conversation_id", ...}``.
+
+        Raises:
+            ConvShareClientError: 403 view-only or anonymous, 404 no access, 409 a
+                snapshot share, 410 expired, 400 bad text or unknown ``parent_id``.
+        """
+        body: dict[str, Any] = {"text": text}
+        if parent_id is not None:
+            body["parent_id"] = parent_id
+        return dict(self._request("POST", "shares", share_id, "messages", json_body=body) or {})
+
+    # -- the library: conversations shared with me (issue 3 item 7) --------------------
+
+    def library(
+        self,
+        *,
+        archived: bool | None = False,
+        tag: str | None = None,
+        q: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """``GET convshare/api/library``: my library (saved items and granted shares), newest first.
+
+        Args:
+            archived: ``False`` (default) not archived, ``True`` archived only, ``None`` all.
+            tag: only items with this tag.
+            q: only items whose name, title, origin, owner or a tag contains this text.
+
+        Returns:
+            Items ``{"item_id", "kind": "saved"|"granted", "share_id", "conversation_id",
+            "title", "name", "origin", "owner", "permission", "status":
+            "active"|"expired"|"revoked"|"copy", "tags", "archived", "saved_at",
+            "updated_at", "url"}`` (times ISO 8601 UTC).
+        """
+        params = {"archived": "all" if archived is None else ("true" if archived else "false")}
+        if tag:
+            params["tag"] = tag
+        if q:
+            params["q"] = q
+        return self._items(self._request("GET", "library", params=params), "items")
+
+    def save_to_library(self, url_or_share_id: str) -> dict[str, Any]:
+        """``POST convshare/api/library``: save a shared conversation into my library.
+
+        Args:
+            url_or_share_id: a share link URL (``.../convshare/s/<link>``) of this server
+                (the item follows the share) or of another server (its export is
+                imported as my own copy, marked with its origin); or the share id of a
+                share granted to me.
+
+        Returns:
+            The item, with ``"created": False`` when it was already saved.
+
+        Raises:
+            ConvShareClientError: 400 (``field="url"``) not a share link, 404 the link
+                does not work, 410 expired, 413 too large.
+        """
+        value = str(url_or_share_id).strip()
+        body = {"url": value} if "://" in value else {"share_id": value}
+        return dict(self._request("POST", "library", json_body=body) or {})
+
+    def get_library_item(self, item_id: str) -> dict[str, Any]:
+        """``GET convshare/api/library/<item_id>``: one item of my library."""
+        return dict(self._request("GET", "library", item_id) or {})
+
+    def _update_library_item(self, item_id: str, **changes: Any) -> dict[str, Any]:
+        return dict(self._request("PATCH", "library", item_id, json_body=changes) or {})
+
+    def rename_library_item(self, item_id: str, name: str | None) -> dict[str, Any]:
+        """Give an item my own name (``None`` or ``""``: back to its title); returns the item.
+
+        A granted item is saved by this: use the returned ``item_id`` from then on.
+        """
+        return self._update_library_item(item_id, name=name)
+
+    def tag_library_item(self, item_id: str, tags: Iterable[str]) -> dict[str, Any]:
+        """Replace an item's tags (strings, at most 30 of 50 characters); returns the item."""
+        if isinstance(tags, str):
+            tags = [tags]
+        return self._update_library_item(item_id, tags=list(tags))
+
+    def archive_library_item(self, item_id: str, archived: bool = True) -> dict[str, Any]:
+        """Archive an item (``archived=False``: bring it back); returns the item."""
+        return self._update_library_item(item_id, archived=bool(archived))
+
+    def remove_library_item(self, item_id: str) -> None:
+        """``DELETE convshare/api/library/<item_id>``: remove it (a copy is deleted with it).
+
+        Raises:
+            ConvShareClientError: 409 for a granted item never saved (archive it instead).
+        """
+        self._request("DELETE", "library", item_id)
+
+    def read_library_item(self, item_id: str) -> Conversation:
+        """``GET convshare/api/library/<item_id>/conversation``: the conversation it shows.
+
+        Raises:
+            ConvShareClientError: 404 the share is gone, 410 it expired.
+        """
+        data = self._request("GET", "library", item_id, "conversation")
+        try:
+            return Conversation.from_dict(data)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise ConvShareClientError(f"the server's answer is not a conversation: {exc}") from None
+
     def qr_svg(self, share_id: str) -> bytes:
         """``GET convshare/api/shares/<share_id>/qr.svg``: the link's QR code (SVG bytes)."""
         return bytes(self._request("GET", "shares", share_id, "qr.svg", raw=True))

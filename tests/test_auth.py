@@ -23,6 +23,7 @@ from jupyter_server.utils import JupyterServerAuthWarning, url_path_join
 from tornado import web
 
 from jupyter_convshare.server import api as api_module
+from jupyter_convshare.server import library_api as library_api_module
 from jupyter_convshare.server import viewer as viewer_module
 
 from .server_helpers import body_json, make_api, two_message_chat, write_chat
@@ -58,6 +59,12 @@ ROUTES = [
     ("GET", "whoami"),
     ("GET", "groups"),
     ("GET", "shared-with-me"),
+    ("GET", "library"),
+    ("POST", "library"),
+    ("GET", "library/{item_id}"),
+    ("PATCH", "library/{item_id}"),
+    ("DELETE", "library/{item_id}"),
+    ("GET", "library/{item_id}/conversation"),
 ]
 
 _AUTHENTICATED_CODE = web.authenticated(lambda self: None).__code__  # type: ignore[arg-type]
@@ -86,6 +93,7 @@ def api_url(jp_base_url: str, route: str, share: dict) -> str:
         conversation_id=urllib.parse.quote(share["conversation_id"], safe=""),
         share_id=share["share_id"],
         grant_id="no-such-grant",
+        item_id="no-such-item",
         message_id="m1",
     )
     return url_path_join(jp_base_url, "convshare", "api", path)
@@ -172,7 +180,11 @@ def registered_handlers(convshare_app) -> list[tuple[str, type]]:
 
 def test_the_handler_table_is_the_viewer_then_the_api(convshare_app):
     handlers = registered_handlers(convshare_app)
-    expected = [(p, h) for p, h, *_ in viewer_module.default_handlers] + list(api_module.default_handlers)
+    expected = (
+        [(p, h) for p, h, *_ in viewer_module.default_handlers]
+        + list(api_module.default_handlers)
+        + list(library_api_module.default_handlers)
+    )
     assert handlers == expected
 
 
@@ -219,5 +231,5 @@ def test_jupyter_server_finds_no_undecorated_endpoint(convshare_app, jp_serverap
 
 
 def test_api_handlers_are_authorized_on_the_convshare_resource():
-    for _pattern, handler in api_module.default_handlers:
+    for _pattern, handler in [*api_module.default_handlers, *library_api_module.default_handlers]:
         assert handler.auth_resource == "convshare"

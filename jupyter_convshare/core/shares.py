@@ -247,6 +247,7 @@ AUDIT_ACTIONS: tuple[str, ...] = (
     "share.created", "share.updated", "share.rotated", "share.snapshot", "share.revoked",
     "share.revoked_all", "share.reshared", "grant.added", "grant.changed", "grant.removed",
     "link.claimed", "message.added", "message.edited", "message.deleted", "conversation.deleted",
+    "library.saved", "conversation.renamed",
 )
 """Every audit ``action``."""
 

@@ -185,6 +185,44 @@ class AuditRecord:
     event_id: int | None = None
 
 
+@dataclass(frozen=True)
+class LibraryRecord:
+    """One ``library`` row (migrations 6 and 7): an item of one user's library.
+
+    Attributes:
+        item_id: primary key (public, not secret).
+        user: whose library it is.
+        share_id: the share of this server the item follows, or ``None`` for a copy.
+        conversation_id: for a copy, the conversation (owned by ``user``) it was imported
+            as; ``None`` for an item that follows a share.
+        origin: ``"this server"``, or the other server's origin
+            ``"scheme://host[:port]/base/"`` (never a link).
+        origin_title: the title when it was saved (shown once the share is gone).
+        name: the user's own name for it (rename), or ``None``.
+        tags: the user's tags (a list of strings; stored as JSON text).
+        archived: hidden from the default listing.
+        saved_at, updated_at: UTC.
+        link_lookup: for an item saved from a link, a SHA-256 hex of that link (the same
+            key ``shares.link_lookup`` holds for a link of this server; for another
+            server's link, a domain-separated hash): the item follows the link only while
+            it is still the share's link; ``None`` for an item saved through a grant.
+            Never the link itself (migration 7).
+    """
+
+    item_id: str
+    user: str
+    share_id: str | None
+    conversation_id: str | None
+    origin: str
+    origin_title: str | None
+    name: str | None
+    tags: tuple[str, ...]
+    archived: bool
+    saved_at: datetime
+    updated_at: datetime
+    link_lookup: str | None = None
+
+
 class LinkRow(NamedTuple):
     """What one link check reads: a share joined with its conversation's row.
 
@@ -345,6 +383,29 @@ class StoreSession(Protocol):
     ) -> list[AuditRecord]:
         """Audit rows of a share, plus the owner's edits of its conversation (rows naming
         the conversation and no share), newest first, at most ``limit``."""
+
+    # library (migrations 6 and 7)
+    def list_library(self, user: str) -> list[LibraryRecord]:
+        """``user``'s library rows, most recently saved first."""
+
+    def get_library_item(self, user: str, item_id: str) -> LibraryRecord | None:
+        """One of ``user``'s rows, or ``None``."""
+
+    def find_library_share(self, user: str, share_id: str) -> LibraryRecord | None:
+        """``user``'s row that follows ``share_id``, or ``None``."""
+
+    def find_library_link(self, user: str, link_lookup: str) -> LibraryRecord | None:
+        """``user``'s row saved from the link whose lookup key is ``link_lookup``, or ``None``."""
+
+    def insert_library_item(self, record: LibraryRecord) -> None:
+        """Insert a row (the ``(user, share_id)`` pair must be free)."""
+
+    def update_library_item(self, user: str, item_id: str, changes: dict[str, Any]) -> None:
+        """Set columns of a row: ``name``, ``tags`` (list), ``archived`` (bool),
+        ``link_lookup``, ``updated_at`` (datetime)."""
+
+    def delete_library_item(self, user: str, item_id: str) -> bool:
+        """Delete a row; ``True`` when it existed."""
 
 
 class Store(Protocol):
@@ -571,6 +632,17 @@ def _migration_6_library(db: sqlite_utils.Database) -> None:
     db.table("library").create_index(["user", "conversation_id"])
 
 
+def _migration_7_library_links(db: sqlite_utils.Database) -> None:
+    """Issue 3: ``library.link_lookup``, so an item saved from a link follows that link.
+
+    A SHA-256 hex of the saved link (never the link): an item of this server's share is
+    readable through it only while it is still the share's current link (a rotation, like
+    a revocation, ends it); for another server's link it finds the copy saved earlier.
+    """
+    db.table("library").add_column("link_lookup", str)
+    db.table("library").create_index(["user", "link_lookup"])
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[Migration] = [
@@ -580,11 +652,13 @@ MIGRATIONS: list[Migration] = [
     _migration_4_audit,
     _migration_5_chat_posting,
     _migration_6_library,
+    _migration_7_library_links,
 ]
 """Schema migrations in order; migration ``n`` (1-based) brings ``user_version`` to ``n``.
 
 Append only. Migrations 2 and 3 (issue 3): grants, link on/off, reshare and single-use;
-migration 4: the audit log; migration 5: posting into live chats; migration 6: libraries.
+migration 4: the audit log; migration 5: posting into live chats; migration 6: libraries;
+migration 7: the link a library item was saved from (its lookup key).
 """
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -666,6 +740,34 @@ def _grant_record(row: dict[str, Any]) -> GrantRecord:
         permission=row["permission"],
         created_at=_dt(row["created_at"]),  # type: ignore[arg-type]
         updated_at=_dt(row["updated_at"]),  # type: ignore[arg-type]
+    )
+
+
+_LIBRARY_WRITABLE = {"name", "tags", "archived", "link_lookup", "updated_at"}
+
+
+def _tags_text(tags: Iterable[str]) -> str:
+    return json.dumps(list(tags), ensure_ascii=False, separators=(",", ":"))
+
+
+def _library_record(row: dict[str, Any]) -> LibraryRecord:
+    try:
+        tags = json.loads(row["tags"] or "[]")
+    except ValueError:  # a hand-edited row: show no tags rather than fail the listing
+        tags = []
+    return LibraryRecord(
+        item_id=row["item_id"],
+        user=row["user"],
+        share_id=row["share_id"],
+        conversation_id=row["conversation_id"],
+        origin=row["origin"] or "",
+        origin_title=row["origin_title"],
+        name=row["name"],
+        tags=tuple(str(t) for t in tags if isinstance(t, str)) if isinstance(tags, list) else (),
+        archived=bool(row["archived"]),
+        saved_at=_dt(row["saved_at"]),  # type: ignore[arg-type]
+        updated_at=_dt(row["updated_at"]),  # type: ignore[arg-type]
+        link_lookup=row.get("link_lookup"),
     )
 
 
@@ -1035,6 +1137,73 @@ class SQLiteSession:
             )
             for row in rows
         ]
+
+    # library (migrations 6 and 7)
+
+    def list_library(self, user: str) -> list[LibraryRecord]:
+        rows = self._all(
+            "SELECT * FROM library WHERE user = ? ORDER BY saved_at DESC, item_id", (user,)
+        )
+        return [_library_record(r) for r in rows]
+
+    def get_library_item(self, user: str, item_id: str) -> LibraryRecord | None:
+        row = self._one("SELECT * FROM library WHERE user = ? AND item_id = ?", (user, item_id))
+        return _library_record(row) if row else None
+
+    def find_library_share(self, user: str, share_id: str) -> LibraryRecord | None:
+        row = self._one("SELECT * FROM library WHERE user = ? AND share_id = ?", (user, share_id))
+        return _library_record(row) if row else None
+
+    def find_library_link(self, user: str, link_lookup: str) -> LibraryRecord | None:
+        row = self._one(
+            "SELECT * FROM library WHERE user = ? AND link_lookup = ? ORDER BY saved_at LIMIT 1",
+            (user, link_lookup),
+        )
+        return _library_record(row) if row else None
+
+    def insert_library_item(self, record: LibraryRecord) -> None:
+        self.db.table("library").insert(
+            {
+                "item_id": record.item_id,
+                "user": record.user,
+                "share_id": record.share_id,
+                "conversation_id": record.conversation_id,
+                "origin": record.origin,
+                "origin_title": record.origin_title,
+                "name": record.name,
+                "tags": _tags_text(record.tags),
+                "archived": int(record.archived),
+                "saved_at": _t(record.saved_at),
+                "updated_at": _t(record.updated_at),
+                "link_lookup": record.link_lookup,
+            }
+        )
+
+    def update_library_item(self, user: str, item_id: str, changes: dict[str, Any]) -> None:
+        unknown = set(changes) - _LIBRARY_WRITABLE
+        if unknown:
+            raise ValueError(f"not writable library columns: {sorted(unknown)}")
+        row: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key == "tags":
+                value = _tags_text(value)
+            elif key == "archived":
+                value = int(bool(value))
+            elif key == "updated_at":
+                value = _t(value)
+            row[key] = value
+        if not row:
+            return
+        # Column names come from the fixed set above, values are parameters.
+        assignments = ", ".join(f"{key} = ?" for key in row)
+        self.db.execute(
+            f"UPDATE library SET {assignments} WHERE user = ? AND item_id = ?",
+            [*row.values(), user, item_id],
+        )
+
+    def delete_library_item(self, user: str, item_id: str) -> bool:
+        cursor = self.db.execute("DELETE FROM library WHERE user = ? AND item_id = ?", [user, item_id])
+        return cursor.rowcount > 0
 
     # snapshots
 

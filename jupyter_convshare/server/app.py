@@ -154,6 +154,8 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
 
     Attributes (besides the configurable traits):
         service: the :class:`ShareService` over ``store_dir`` (created at startup).
+        library: the users' libraries (:class:`~jupyter_convshare.core.library.Library`)
+            over the same service.
         views: the :class:`~jupyter_convshare.core.shares.ViewCounter` of viewer page
             views, flushed about every :data:`VIEW_FLUSH_SECONDS`, before the REST API
             answers with view counts, and when the server stops.
@@ -315,6 +317,9 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         self._live_checked: dict[str, float] = {}
         self._live_locks: dict[str, asyncio.Lock] = {}
         self.views = ViewCounter(self.service)
+        from ..core.library import Library
+
+        self.library: Library = Library(self.service, max_import_bytes=self.max_import_bytes)
         self._view_flush_timer: asyncio.TimerHandle | None = None
         self._view_flush_task: asyncio.Future[None] | None = None
         self.group_source: GroupSource = self.group_source_class(app=self)
@@ -362,11 +367,13 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         self.template_paths = [str(PACKAGE_DIR / "templates")]
 
     def initialize_handlers(self) -> None:
-        """Viewer routes (public, link-gated) then REST API routes (authenticated)."""
-        from . import api, viewer
+        """Viewer routes (public, link-gated), then the REST API and the library's routes
+        (authenticated)."""
+        from . import api, library_api, viewer
 
         self.handlers.extend(viewer.default_handlers)
         self.handlers.extend(api.default_handlers)
+        self.handlers.extend(library_api.default_handlers)
 
     async def stop_extension(self) -> None:
         """Write the views counted in memory, then close the store, when the server stops."""
