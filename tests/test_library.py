@@ -30,6 +30,7 @@ from jupyter_convshare.core.library import Library, parse_share_url
 
 from .conftest import real_fixture
 from .server_helpers import body_json, make_api
+from .test_audit import captured  # noqa: F401
 from .test_grants import OWNER, as_user, chat, grant, jp_server_config, new_share  # noqa: F401
 
 
@@ -91,6 +92,14 @@ async def test_a_save_is_audited_in_the_owners_log(api):
     saved = [e for e in events if e["action"] == "library.saved"]
     assert [(e["who"], e["owner"], e["details"]) for e in saved] == [("dave", OWNER, {"via": "link"})]
     assert share["url"].rsplit("/", 1)[1] not in json.dumps(events)
+
+
+async def test_a_save_is_emitted_as_a_jupyter_server_event(api, captured):
+    share = await new_share(api)
+    await save(api, "dave", url=share["url"])
+    await library(api, "dave")  # one more request: events from worker threads reach the loop first
+    saved = [e for e in captured.events if e["action"] == "library.saved"]
+    assert [(e["who"], e["owner"], e["share_id"]) for e in saved] == [("dave", OWNER, share["share_id"])]
 
 
 async def test_renames_tags_and_archives_are_not_in_the_owners_log(api):

@@ -254,3 +254,21 @@ async def test_cli_save_of_a_bad_url_is_one_line_error(server_url, cli_env, tmp_
     assert code == 1 and out == ""
     assert err.strip().startswith("jupyter convshare save: error: url: only http:// and https://")
     assert len(err.strip().splitlines()) == 1
+
+
+async def test_cli_save_works_on_the_store_when_no_server_runs(cli_env, tmp_path):
+    # Given a conversation shared on the store (no server) by its owner
+    store = tmp_path / "cli-store"
+    chat_file = tmp_path / "medians.json"
+    chat_file.write_text(json.dumps({"messages": MESSAGES}), encoding="utf-8")
+    code, out, err = await cli(cli_env, tmp_path, "share", str(chat_file), "--json", f"--store-dir={store}", "--owner=ada")
+    assert code == 0, err
+    url = json.loads(out)["url"]
+    # When another user saves its link
+    code, out, err = await cli(cli_env, tmp_path, "save", url, "--json", f"--store-dir={store}", "--owner=bob")
+    # Then it is in bob's library, following the share; the owner cannot save their own
+    assert code == 0, err
+    item = json.loads(out)
+    assert (item["user"], item["origin"], item["status"], item["created"]) == ("bob", "this server", "active", True)
+    code, out, err = await cli(cli_env, tmp_path, "save", url, f"--store-dir={store}", "--owner=ada")
+    assert code == 1 and "this conversation is yours" in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import os
 from datetime import datetime, timezone
 from typing import Any
 
@@ -9,9 +11,9 @@ import ipywidgets as w
 
 from ..client import ConvShareClient, Share, _describe_expiry
 from .qrcode import QRCode
-from .status import LazyClient, COPY_HINT, ReadOnlyText, StatusLine, reporting, safe_link
+from .status import LazyClient, COPY_HINT, ReadOnlyText, StatusLine, describe_error, reporting, safe_link
 
-__all__ = ["EXPIRY_CHOICES", "ShareDialog"]
+__all__ = ["CHAT_POSTING_WARNING", "EXPIRY_CHOICES", "ShareDialog"]
 
 EXPIRY_CHOICES: list[tuple[str, str]] = [
     ("1 hour", "1h"),
@@ -21,6 +23,12 @@ EXPIRY_CHOICES: list[tuple[str, str]] = [
     ("never", "never"),
 ]
 """Dropdown labels and the REST API's expiry presets (DESIGN.md section 4)."""
+
+CHAT_POSTING_WARNING = (
+    "AI personas act with your credentials and tools (your files, terminal and AI accounts): "
+    "a collaborator's message makes your persona act for them."
+)
+"""Shown under the chat-posting checkbox at all times (DESIGN.md section 4, Collaborate)."""
 
 
 class ShareDialog(LazyClient, w.VBox):
@@ -46,9 +54,18 @@ class ShareDialog(LazyClient, w.VBox):
     and the server's share JSON has ``link_enabled`` / ``allow_reshare`` /
     ``single_use`` (servers with issue-3 grants); Update sends them.
 
+    The chat-posting checkbox ("Let collaborators' messages reach this chat's AI
+    personas", the share's ``chat_posting``) is enabled for a live share whose JSON has
+    ``chat_posting``, on a server whose ``GET convshare/api/info`` has
+    ``allow_chat_posting: true``; otherwise :attr:`chat_posting_note` says why. The note
+    always carries :data:`CHAT_POSTING_WARNING`. Update sends a change of it (the server
+    answers 409, shown in the status line, for a share that is not of a ``.chat`` file).
+
     Attributes:
         share: the current :class:`~jupyter_convshare.client.Share`, or ``None``.
-        expires, mode, link_enabled, allow_reshare, single_use: the setting controls.
+        expires, mode, link_enabled, allow_reshare, single_use, chat_posting: the setting
+            controls.
+        chat_posting_note: why chat posting is unavailable, and the credentials warning.
         create_button: "Create link", then "Update".
         link_text, copy_button, open_link, qr: the link, selectable, and its QR code.
         snapshot_button, rotate_button, revoke_button: actions on the share.
@@ -89,6 +106,16 @@ class ShareDialog(LazyClient, w.VBox):
         self.single_use = w.Checkbox(
             value=False, description="Single use (first opener only)", disabled=True, indent=False
         )
+        self.chat_posting = w.Checkbox(
+            value=False,
+            description="Let collaborators' messages reach this chat's AI personas",
+            disabled=True,
+            indent=False,
+            layout=w.Layout(width="auto"),
+        )
+        self.chat_posting_note = w.HTML()
+        self._server_allows_chat_posting: bool | None = None  # GET info, asked once
+        self._chat_posting_reported: bool | None = None  # the share JSON's chat_posting
         self.create_button = w.Button(description="Create link", button_style="primary", icon="link")
         self.link_text = ReadOnlyText(
             value="", placeholder="no link yet", layout=w.Layout(width="36em")
@@ -127,6 +154,8 @@ class ShareDialog(LazyClient, w.VBox):
                 self.expires,
                 self.mode,
                 w.HBox([self.link_enabled, self.allow_reshare, self.single_use]),
+                self.chat_posting,
+                self.chat_posting_note,
                 self.create_button,
                 w.HBox([self.link_text, self.copy_button, self.open_link]),
                 self.qr,
@@ -139,6 +168,7 @@ class ShareDialog(LazyClient, w.VBox):
             self.status.error("give either a source or a conversation_id to share")
             self.create_button.disabled = True
             return
+        self._explain_chat_posting()
         if conversation_id is not None:
             self._find_existing()
 
@@ -174,7 +204,9 @@ class ShareDialog(LazyClient, w.VBox):
                 )
             self.status.say(message)
         else:
-            self._show(self.client.update_share(self.share.share_id, **self._settings()))
+            share = self.client.update_share(self.share.share_id, **self._settings())
+            self._send_chat_posting(share.share_id)
+            self._show(share)
             self.status.say("Settings saved; the link is unchanged.")
         return self.share
 
@@ -243,6 +275,8 @@ class ShareDialog(LazyClient, w.VBox):
                 return
 
     def _show(self, share: Share | None) -> None:
+        if share is None or self.share is None or share.share_id != self.share.share_id:
+            self._chat_posting_reported = None  # another share: ask the server again
         self.share = share
         url = share.url if share else ""
         self.link_text.set(url)
@@ -258,6 +292,8 @@ class ShareDialog(LazyClient, w.VBox):
             if share.single_use is not None:
                 self.single_use.value = share.single_use
             self.conversation_id = share.conversation_id
+            if self._chat_posting_reported is not None:
+                self.chat_posting.value = self._chat_posting_reported
         self._enable()
 
     def _enable(self) -> None:
@@ -270,6 +306,64 @@ class ShareDialog(LazyClient, w.VBox):
         self.link_enabled.disabled = share is None or share.link_enabled is None
         self.allow_reshare.disabled = share is None or share.allow_reshare is None
         self.single_use.disabled = share is None or share.single_use is None
+        self._explain_chat_posting()
+
+    # -- chat posting (the share's "chat_posting"; DESIGN.md section 4, Collaborate) ------
+    # The client's Share does not carry chat_posting yet, so these read and write that one
+    # field of the share JSON through the client's request helper (same REST routes).
+
+    def _read_chat_posting(self, share_id: str) -> bool | None:
+        """The share JSON's ``chat_posting`` (``None``: the server does not report it)."""
+        value = (self.client._request("GET", "shares", share_id) or {}).get("chat_posting")
+        return value if isinstance(value, bool) else None
+
+    def _send_chat_posting(self, share_id: str) -> None:
+        """PATCH ``chat_posting`` when the checkbox differs from what the server has."""
+        if self.chat_posting.disabled or self.chat_posting.value == self._chat_posting_reported:
+            return
+        data = self.client._request(
+            "PATCH", "shares", share_id, json_body={"chat_posting": bool(self.chat_posting.value)}
+        )
+        value = (data or {}).get("chat_posting")
+        self._chat_posting_reported = value if isinstance(value, bool) else None
+
+    def _chat_posting_unavailable(self) -> str | None:
+        """Why the checkbox is disabled now, or ``None`` (it may be used)."""
+        source = self.source
+        is_chat_file = isinstance(source, (str, os.PathLike)) and os.fspath(source).endswith(".chat")
+        if source is not None and not is_chat_file:
+            return "Only for a share of a jupyterlab-chat (.chat) file."
+        if self.share is None:
+            return "Create the link first."
+        if self.share.mode != "live":
+            return "Only for a live share: a snapshot does not follow the chat."
+        if self._server_allows_chat_posting is None:
+            try:
+                self._server_allows_chat_posting = bool(self.client.info().get("allow_chat_posting"))
+            except Exception:  # unreachable or older server: not available, no traceback
+                self._server_allows_chat_posting = False
+        if not self._server_allows_chat_posting:
+            return (
+                "This server does not allow it: an admin can turn on "
+                "ConvShareApp.allow_chat_posting."
+            )
+        if self._chat_posting_reported is None:
+            self._chat_posting_reported = self._read_chat_posting(self.share.share_id)
+            if self._chat_posting_reported is None:
+                return "This server does not report the setting."
+            self.chat_posting.value = self._chat_posting_reported
+        return None
+
+    def _explain_chat_posting(self) -> None:
+        try:
+            reason = self._chat_posting_unavailable()
+        except Exception as exc:  # e.g. the share was revoked elsewhere: say so, stay disabled
+            reason = describe_error(exc)
+        self.chat_posting.disabled = reason is not None
+        text = html.escape(CHAT_POSTING_WARNING)
+        if reason is not None:
+            text = f"{html.escape(reason)} {text}"
+        self.chat_posting_note.value = f'<small class="convshare-chat-posting-note">&#9888; {text}</small>'
 
     def describe(self) -> str:
         """One line about the current share (for logs and tests)."""
