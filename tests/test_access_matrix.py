@@ -12,6 +12,12 @@ group) about one without it (every authenticated user belongs to the organizatio
 "non-member" means: no grant reaches them). Every share allows resharing, and carol
 (a collaborator) has made a reshare link of it; the reshare recipient (rita, no grants)
 opens the viewer routes with that link.
+
+The same endpoints are then asked about carol's reshare itself (its share id, its link)
+by the reshare's creator (carol, who manages it within :data:`.access.CREATOR_ACTIONS`),
+the owner, an admin, a grantee of the parent (student1), a non-member and an anonymous
+visitor; the state (expired, revoked, link off) is then the reshare's own. The reshare
+has one grant (to "yves", nobody here) for the grant routes.
 """
 
 from __future__ import annotations
@@ -49,20 +55,23 @@ class Endpoint:
     kind: str = "manage"  # "viewer" (public, link-gated), "read" (grantees too), "manage",
     # "reshare" (anyone who may read, when allowed), "user" (any authenticated user),
     # "collaborate" (owner, admin, collaborate grantees)
+    creator: bool = False  # the creator of a reshare may do it (core.access.CREATOR_ACTIONS)
 
 
 ENDPOINTS = [
     Endpoint("GET", "convshare/s/{link}", kind="viewer"),
     Endpoint("GET", "convshare/s/{link}/export.json", kind="viewer"),
-    Endpoint("GET", "convshare/api/shares/{share_id}", kind="read"),
+    Endpoint("GET", "convshare/api/shares/{share_id}", kind="read", creator=True),
     Endpoint("GET", "convshare/api/shares/{share_id}/export?format=json", kind="read"),
     Endpoint("PATCH", "convshare/api/shares/{share_id}", {"mode": "snapshot"}),
-    Endpoint("PATCH", "convshare/api/shares/{share_id}", {"link_enabled": True}),
-    Endpoint("DELETE", "convshare/api/shares/{share_id}", ok=204),
-    Endpoint("POST", "convshare/api/shares/{share_id}/rotate", {}),
+    Endpoint("PATCH", "convshare/api/shares/{share_id}", {"link_enabled": True}, creator=True),
+    Endpoint("PATCH", "convshare/api/shares/{share_id}", {"expires": "never"}, creator=True),
+    Endpoint("PATCH", "convshare/api/shares/{share_id}", {"chat_posting": False}),
+    Endpoint("DELETE", "convshare/api/shares/{share_id}", ok=204, creator=True),
+    Endpoint("POST", "convshare/api/shares/{share_id}/rotate", {}, creator=True),
     Endpoint("POST", "convshare/api/shares/{share_id}/reshare", {"expires": "30d"}, ok=201, kind="reshare"),
     Endpoint("POST", "convshare/api/shares/{share_id}/snapshot", {}, ok=400),  # a live share
-    Endpoint("GET", "convshare/api/shares/{share_id}/qr.svg"),
+    Endpoint("GET", "convshare/api/shares/{share_id}/qr.svg", creator=True),
     Endpoint("GET", "convshare/api/shares/{share_id}/grants"),
     Endpoint("POST", "convshare/api/shares/{share_id}/grants",
              {"principal_type": "user", "principal": "zed", "permission": "view"}, ok=201),
@@ -105,12 +114,56 @@ def expected(endpoint: Endpoint, actor: str, state: str) -> int:
     return 403  # knows the share, may not change it
 
 
-CASES = [(e, a, s) for e in ENDPOINTS for a in ACTORS for s in STATES]
+RESHARE_ACTORS = {
+    "anonymous": None,
+    "owner": OWNER,
+    "admin": "admin",
+    "reshare creator": "carol",
+    "parent grantee": "student1",
+    "non-member": "mallory",
+}
 
 
-async def make_case(service, actor: str, state: str, number: int) -> dict[str, str]:
+def expected_on_reshare(endpoint: Endpoint, actor: str, state: str) -> int:
+    """The one right status code for a request about carol's reshare (DESIGN.md section 4:
+    a reshare never outlives or out-permissions its parent; core.access: its creator
+    manages it within CREATOR_ACTIONS)."""
+    if endpoint.kind == "viewer":
+        return {"active": 200, "expired": 410, "revoked": 404, "link off": 404}[state]
+    if actor == "anonymous":
+        return 403
+    if endpoint.kind == "user":
+        return 200
+    if state == "revoked" or actor in ("parent grantee", "non-member"):
+        return 404  # the reshare has no grants for them: no existence oracle
+    if endpoint.kind == "reshare":
+        return 410 if state == "expired" else 403  # a reshare is never reshared
+    if endpoint.body == {"expires": "never"}:
+        # capped at the parent's expiry; an expired parent cannot be outlived
+        return 410 if state == "expired" else 200
+    if endpoint.body == {"mode": "snapshot"}:
+        return 403  # a reshare's mode follows its parent, for everyone
+    if actor in ("owner", "admin"):
+        return endpoint.ok if endpoint.kind in ("manage", "collaborate") else 200
+    # the reshare's creator
+    if endpoint.kind == "read":
+        if endpoint.creator:
+            return 200  # its settings and link, like the owner (no conversation)
+        return 410 if state == "expired" else 200  # the conversation: the grantee rule
+    if endpoint.kind == "collaborate":
+        return 410 if state == "expired" else 403  # never collaborate through a reshare
+    return endpoint.ok if endpoint.creator else 403
+
+
+CASES = [("share", e, a, s) for e in ENDPOINTS for a in ACTORS for s in STATES] + [
+    ("reshare", e, a, s) for e in ENDPOINTS for a in RESHARE_ACTORS for s in STATES
+]
+
+
+async def make_case(service, actor: str, state: str, number: int, target: str = "share") -> dict[str, str]:
     """A fresh share of the owner's in ``state``: ``{"link", "share_id", "grant_id"}``
-    (``link`` is carol's reshare link for the reshare recipient)."""
+    (``link`` is carol's reshare link for the reshare recipient). With ``target="reshare"``
+    the ids are carol's reshare's, and ``state`` is the reshare's."""
     from jupyter_convshare.core.importers import load_one
 
     conversation = load_one({"messages": [{"role": "user", "content": f"case {number}"}]})
@@ -127,8 +180,15 @@ async def make_case(service, actor: str, state: str, number: int) -> dict[str, s
             service.add_grant(OWNER, share.share_id, "organization", None, "view")
         service.update_share(OWNER, share.share_id, allow_reshare=True)
         child = service.reshare(Principal("carol", groups=frozenset({"team"})), share.share_id, expires="never")
+        child_grant, _ = service.add_grant(OWNER, child.share_id, "user", "yves", "view")
     finally:
         service.clock = real_clock
+    if target == "reshare":
+        if state == "revoked":
+            service.revoke(OWNER, child.share_id)
+        elif state == "link off":
+            service.update_share(OWNER, child.share_id, link_enabled=False)
+        return {"link": child.link, "share_id": child.share_id, "grant_id": child_grant.grant_id}
     if state == "revoked":
         service.revoke(OWNER, share.share_id)
     elif state == "link off":
@@ -143,22 +203,23 @@ async def test_every_endpoint_answers_every_actor_in_every_share_state_with_the_
     import json
 
     wrong: list[str] = []
-    for number, (endpoint, actor, state) in enumerate(CASES):
-        ids = await make_case(service, actor, state, number)
+    for number, (target, endpoint, actor, state) in enumerate(CASES):
+        ids = await make_case(service, actor, state, number, target)
         url = url_path_join(jp_base_url, endpoint.path.format(**ids))
         body = None if endpoint.body is None else json.dumps(endpoint.body)
+        user = ACTORS[actor] if target == "share" else RESHARE_ACTORS[actor]
         response = await http_server_client.fetch(
             url,
             method=endpoint.method,
-            headers=as_user(ACTORS[actor]),
+            headers=as_user(user),
             body=body,
             raise_error=False,
             follow_redirects=False,
             allow_nonstandard_methods=True,
         )
-        want = expected(endpoint, actor, state)
+        want = expected(endpoint, actor, state) if target == "share" else expected_on_reshare(endpoint, actor, state)
         if response.code != want or response.code >= 500:
-            wrong.append(f"{endpoint.method} {endpoint.path} {endpoint.body or ''} as {actor}, {state}: "
+            wrong.append(f"{target}: {endpoint.method} {endpoint.path} {endpoint.body or ''} as {actor}, {state}: "
                          f"{response.code} (expected {want}) {response.body[:120]!r}")
     assert not wrong, f"{len(wrong)} of {len(CASES)} cases wrong:\n" + "\n".join(wrong)
 

@@ -211,3 +211,47 @@ def test_the_event_schema_ships_with_the_package_and_accepts_an_event(service):
     share, _ = service.create_share(OWNER, conversation.id)
     for event in service.list_audit(Principal(OWNER), share.share_id):
         logger.schemas.validate_event(AUDIT_SCHEMA_ID, event.to_json())
+
+
+async def test_renaming_a_conversation_is_in_its_shares_log_without_the_titles(api, captured):
+    # Given a shared conversation
+    share = await new_share(api, "Secret plans")
+    cid = share["conversation_id"]
+    # When the owner renames it, then only re-tags it
+    assert (await api("PATCH", "conversations", cid, body={"title": "Public plan"}, headers=as_user(OWNER))).code == 200
+    assert (await api("PATCH", "conversations", cid, body={"tags": ["x"]}, headers=as_user(OWNER))).code == 200
+    # Then the rename is recorded and emitted, with title lengths only; the tags are not
+    response = await audit(api, share["share_id"])
+    events = body_json(response)["events"]
+    assert [(e["action"], e["who"]) for e in events[:2]] == [("conversation.renamed", OWNER), ("share.created", OWNER)]
+    assert events[0]["details"] == {"old_length": len("Secret plans"), "new_length": len("Public plan")}
+    assert "Secret plans" not in response.body.decode() and "Public plan" not in response.body.decode()
+    assert [e["action"] for e in captured.events if e["conversation_id"] == cid][-1] == "conversation.renamed"
+
+
+async def test_renaming_to_the_same_title_records_nothing(api):
+    share = await new_share(api, "Same")
+    await api("PATCH", "conversations", share["conversation_id"], body={"title": "Same"}, headers=as_user(OWNER))
+    assert actions(await audit(api, share["share_id"])) == ["share.created"]
+
+
+def test_switching_chat_posting_is_recorded(service):
+    from jupyter_convshare.core.importers import load_one
+
+    conversation = load_one({"messages": [{"role": "user", "content": "persona"}]})
+    service.save_conversation(OWNER, conversation)
+    share, _ = service.create_share(OWNER, conversation.id)
+    service.update_share(OWNER, share.share_id, chat_posting=True)
+    service.update_share(Principal("admin", is_admin=True), share.share_id, chat_posting=False)
+    events = service.list_audit(OWNER, share.share_id)[:2]
+    assert [(e.action, e.who, e.details) for e in events] == [
+        ("share.updated", "admin", {"chat_posting": False}),
+        ("share.updated", OWNER, {"chat_posting": True}),
+    ]
+
+
+async def test_deleting_a_conversation_over_http_is_recorded_by_who_deleted_it(api, service, captured):
+    share = await new_share(api)
+    assert (await api("DELETE", "conversations", share["conversation_id"], headers=as_user(OWNER))).code == 204
+    emitted = [(e["action"], e["who"]) for e in captured.events if e["conversation_id"] == share["conversation_id"]]
+    assert emitted[-2:] == [("conversation.deleted", OWNER), ("share.revoked", OWNER)]

@@ -162,3 +162,52 @@ async def test_a_collaborators_message_survives_a_resync_of_the_live_chat_file(
     # And a file-backed conversation still refuses the owner's edits (edit the file)
     assert (await api("PATCH", "conversations", share["conversation_id"], "messages", "m1",
                       body={"text": "x"}, headers=as_user(OWNER))).code == 409
+
+
+def test_a_grant_removed_after_the_first_check_lets_no_message_through(service):
+    # Given a share carol may collaborate on (service level: no server round trip between steps)
+    import sys
+
+    from jupyter_convshare.core.access import Principal
+    from jupyter_convshare.core.errors import NotFound
+    from jupyter_convshare.core.importers import load_one
+
+    conversation = load_one({"messages": [{"role": "user", "content": "race"}]})
+    service.save_conversation(OWNER, conversation)
+    share, _ = service.create_share(OWNER, conversation.id)
+    team, _ = service.add_grant(OWNER, share.share_id, "group", "team", "collaborate")
+    carol = Principal("carol", groups=frozenset({"team"}))
+    real_clock = service.clock
+    removed: list[bool] = []
+
+    def clock():
+        # The service reads its clock to time the message after its first access check
+        # and before its write transaction: the owner removes the grant right then.
+        caller = sys._getframe(2)
+        if not removed and caller.f_code.co_name == "add_collaborator_message":
+            removed.append(True)
+            service.remove_grant(OWNER, share.share_id, team.grant_id)
+        return real_clock()
+
+    service.clock = clock
+    try:
+        # When carol's message is added while the grant goes
+        with pytest.raises(NotFound):
+            service.add_collaborator_message(carol, share.share_id, "slipped through?")
+    finally:
+        service.clock = real_clock
+    # Then the grant was removed between the check and the write, and nothing was written
+    assert removed == [True]
+    assert len(service.get_conversation(OWNER, conversation.id).messages) == 1
+    assert "message.added" not in [e.action for e in service.list_audit(OWNER, share.share_id)]
+
+
+def test_the_share_answered_is_the_one_read_in_the_write_transaction(service):
+    from jupyter_convshare.core.importers import load_one
+
+    conversation = load_one({"messages": [{"role": "user", "content": "fresh"}]})
+    service.save_conversation(OWNER, conversation)
+    share, _ = service.create_share(OWNER, conversation.id)
+    answered, message = service.add_collaborator_message(OWNER, share.share_id, "hi", message_id="chat-id-1")
+    assert answered.share_id == share.share_id and answered.link == share.link
+    assert message.id == "chat-id-1"

@@ -29,7 +29,7 @@ from jupyter_convshare.core.importers import load_one
 from jupyter_convshare.core.library import Library, parse_share_url
 
 from .conftest import real_fixture
-from .server_helpers import body_json, make_api
+from .server_helpers import BOT, body_json, chat_message, make_api, two_message_chat, write_chat
 from .test_audit import captured  # noqa: F401
 from .test_grants import OWNER, as_user, chat, grant, jp_server_config, new_share  # noqa: F401
 
@@ -211,6 +211,22 @@ async def test_a_live_item_shows_the_owners_later_change(api):
     assert (await library(api, "student1"))[0]["title"] == "after"
     doc = body_json(await api("GET", "library", item["item_id"], "conversation", headers=as_user("student1")))
     assert doc["title"] == "after"
+
+
+async def test_a_saved_live_file_share_shows_the_files_new_message(api, jp_root_dir, convshare_app):
+    # Given a live share of a .chat file in the root, saved by student1
+    convshare_app.live_check_interval = 0
+    document = two_message_chat()
+    write_chat(jp_root_dir, "live.chat", document, mtime=1_800_000_000)
+    response = await api("POST", "shares", body={"path": "live.chat"}, headers=as_user(OWNER))
+    share = body_json(response)
+    item = body_json(await save(api, "student1", url=share["url"]))
+    # When the file gets a new message
+    document["messages"].append(chat_message("m3", "A new answer", 1781233000.0, sender=BOT))
+    write_chat(jp_root_dir, "live.chat", document, mtime=1_800_000_100)
+    # Then reading the library item shows it
+    doc = body_json(await api("GET", "library", item["item_id"], "conversation", headers=as_user("student1")))
+    assert "A new answer" in json.dumps(doc)
 
 
 # -- grants ---------------------------------------------------------------------------------------

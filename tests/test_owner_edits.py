@@ -157,3 +157,21 @@ async def test_deleting_the_conversation_revokes_every_share(api, jp_fetch):
     assert (await api("GET", "shares", share["share_id"])).code == 404
     response = await jp_fetch("convshare", "s", link, raise_error=False)
     assert response.code == 404
+
+
+async def test_a_renamed_live_chat_keeps_its_title_after_the_file_is_saved_again(api, convshare_app, jp_root_dir):
+    # Given a live share of a .chat file, renamed by the owner
+    from .server_helpers import chat_message
+
+    convshare_app.live_check_interval = 0.0
+    write_chat(jp_root_dir, "renamed.chat", two_message_chat(), mtime=1_781_233_000.0)
+    share = body_json(await api("POST", "shares", body={"path": "renamed.chat"}))
+    assert (await api("PATCH", "conversations", share["conversation_id"], body={"title": "CSV help"})).code == 200
+    # When the file is saved again with a new message
+    document = two_message_chat()
+    document["messages"].append(chat_message("m3", "and Excel?", 1_781_233_050.0))
+    write_chat(jp_root_dir, "renamed.chat", document, mtime=1_781_233_060.0)
+    resolved = await convshare_app.resolve_link(share["url"].rsplit("/", 1)[1])
+    # Then the new message is there and the owner's title stays
+    assert "m3" in resolved.conversation.messages
+    assert resolved.conversation.title == "CSV help"

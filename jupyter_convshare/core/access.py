@@ -16,14 +16,22 @@ Rules (issue 3):
   exists); anyone else gets :class:`~.errors.NotFound` (404: no existence oracle).
 * Anonymous visitors never match a grant and never manage; they see a share only through
   its link, when the link is on and the share has not expired.
+* The user who made a reshare (its ``created_by``) manages that reshare while they may
+  still read the share it came from (a grant, or owner/admin): read its settings and link
+  (even once expired), change its ``expires`` (capped at the parent's) and ``link_enabled``,
+  rotate it, revoke it, draw its QR code (:data:`CREATOR_ACTIONS`). Everything else
+  (``mode``, ``allow_reshare``, ``single_use``, ``chat_posting``, grants, snapshot, audit)
+  is :class:`~.errors.Forbidden` (403) naming the field. Reading the conversation through
+  the reshare follows the grantee rule (410 once expired); they never collaborate through it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Iterable, Literal, Protocol, Union
 
-from .errors import Expired, Forbidden, NotFound
+from .errors import Conflict, Expired, Forbidden, NotFound
 
 Permission = Literal["view", "collaborate"]
 PERMISSIONS: tuple[str, ...] = ("view", "collaborate")
@@ -32,8 +40,19 @@ PERMISSIONS: tuple[str, ...] = ("view", "collaborate")
 PRINCIPAL_TYPES: tuple[str, ...] = ("organization", "group", "user")
 """Who a grant is for."""
 
-Access = Literal["manage", "collaborate", "view"]
-"""What a principal may do with a share: manage (owner/admin) > collaborate > view."""
+Access = Literal["manage", "creator", "collaborate", "view"]
+"""What a principal may do with a share: manage (owner/admin) > creator (of a reshare:
+:data:`CREATOR_ACTIONS`) > collaborate > view."""
+
+CREATOR_ACTIONS: frozenset[str] = frozenset(
+    {"read", "expires", "link_enabled", "rotate", "revoke", "qr"}
+)
+"""What the creator of a reshare may do with it: ``read`` its settings and link, change
+``expires`` (capped at the parent's) and ``link_enabled``, ``rotate`` its link, ``revoke``
+it, draw its ``qr`` code."""
+
+SETTINGS: tuple[str, ...] = ("expires", "mode", "link_enabled", "allow_reshare", "single_use", "chat_posting")
+"""Share settings (``PATCH convshare/api/shares/<id>`` fields); as actions they name the field."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,15 @@ class Principal:
     is_admin: bool = False
     groups: frozenset[str] = field(default_factory=frozenset)
     authenticated: bool = True
+
+
+class _Keep:
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP = _Keep()
+"""Marker for "this setting does not change" (:func:`bound_reshare_change`)."""
 
 
 PrincipalLike = Union[Principal, str]
@@ -129,23 +157,91 @@ def can_manage(principal: PrincipalLike, share: Owned, grants: Iterable[Any] = (
     return is_owner(p, share) or (p.authenticated and p.is_admin)
 
 
-def share_access(principal: PrincipalLike, share: Owned, grants: Iterable[GrantLike]) -> Access | None:
-    """What ``principal`` may do with ``share`` ignoring expiry (``None``: nothing)."""
+def is_reshare_creator(
+    principal: PrincipalLike, share: Any, parent: Any | None, parent_grants: Iterable[GrantLike] = ()
+) -> bool:
+    """``True`` when ``principal`` made the reshare ``share`` and may still read its parent.
+
+    Args:
+        principal: who asks.
+        share: a share with ``parent_share_id`` and ``created_by``.
+        parent: the share it came from (``share_id``, ``owner``), or ``None`` when unknown.
+        parent_grants: the parent's grants (the creator must still hold one, or own/admin it:
+            a user who lost access to the conversation no longer manages links to it).
+    """
+    p = as_principal(principal)
+    if not p.authenticated or not p.name or getattr(share, "parent_share_id", None) is None:
+        return False
+    if getattr(share, "created_by", None) != p.name:
+        return False
+    if parent is None or parent.share_id != share.parent_share_id:
+        return False
+    return share_access(p, parent, parent_grants) is not None
+
+
+def share_access(
+    principal: PrincipalLike,
+    share: Owned,
+    grants: Iterable[GrantLike],
+    *,
+    parent: Any | None = None,
+    parent_grants: Iterable[GrantLike] = (),
+) -> Access | None:
+    """What ``principal`` may do with ``share`` ignoring expiry (``None``: nothing).
+
+    ``parent``/``parent_grants``: for a reshare, the share it came from and its grants
+    (without them, its creator is not recognised as such).
+    """
     if can_manage(principal, share):
         return "manage"
+    if parent is not None and is_reshare_creator(principal, share, parent, parent_grants):
+        return "creator"
     return granted_permission(principal, grants)
 
 
-def decide_manage(principal: PrincipalLike, share: Owned, grants: Iterable[GrantLike]) -> None:
-    """Allow managing ``share`` or raise.
+def _forbidden_action(action: str) -> Forbidden:
+    """The 403 for the creator of a reshare asking for something only the owner may do."""
+    field = action if action in SETTINGS else "share_id"
+    what = {
+        "grants": "grants: only the owner of the share can grant access to it",
+        "snapshot": "snapshot: a reshare shows what the share it came from shows",
+        "audit": "audit: only the owner of the share can read its log",
+    }.get(action, f"{action}: only the owner of the share can change this")
+    return Forbidden(
+        f"{what}; as the creator of this reshare you may change its expiry and link,"
+        " rotate or revoke it",
+        field=field,
+    )
+
+
+def decide_manage(
+    principal: PrincipalLike,
+    share: Owned,
+    grants: Iterable[GrantLike],
+    *,
+    actions: Iterable[str] = ("manage",),
+    parent: Any | None = None,
+    parent_grants: Iterable[GrantLike] = (),
+) -> Access:
+    """Allow managing ``share`` (``actions``, e.g. ``("expires", "mode")``) or raise.
+
+    Returns ``"manage"`` (owner/admin: anything) or ``"creator"`` (the creator of a
+    reshare, for :data:`CREATOR_ACTIONS` only; give ``parent``/``parent_grants``).
 
     Raises:
-        Forbidden: (403) a grantee (knows the share, may not change it).
+        Forbidden: (403) a grantee (knows the share, may not change it), or the creator of
+            a reshare asking for an action outside :data:`CREATOR_ACTIONS` (``field`` is the
+            setting for :data:`SETTINGS`, else ``"share_id"``; the first such action).
         NotFound: (404) anyone else (no existence oracle).
     """
     grants = list(grants)
     if can_manage(principal, share):
-        return
+        return "manage"
+    if parent is not None and is_reshare_creator(principal, share, parent, parent_grants):
+        for action in actions:
+            if action not in CREATOR_ACTIONS:
+                raise _forbidden_action(action)
+        return "creator"
     if granted_permission(principal, grants) is not None:
         raise Forbidden(
             "only the owner of this share or an admin can change it", field="share_id"
@@ -154,36 +250,145 @@ def decide_manage(principal: PrincipalLike, share: Owned, grants: Iterable[Grant
 
 
 def decide_read(
-    principal: PrincipalLike, share: Owned, grants: Iterable[GrantLike], *, expired: bool
+    principal: PrincipalLike,
+    share: Owned,
+    grants: Iterable[GrantLike],
+    *,
+    expired: bool,
+    parent: Any | None = None,
+    parent_grants: Iterable[GrantLike] = (),
+    settings: bool = False,
 ) -> Access:
     """May ``principal`` read ``share`` through the authenticated API? Returns the access.
 
+    Args:
+        settings: reading the share's settings and link, not the conversation: the creator
+            of a reshare may, like the owner, even once it has expired.
+
     Raises:
-        NotFound: (404) no grant and not the owner/an admin.
-        Expired: (410) a grantee asking for an expired share.
+        NotFound: (404) no grant and not the owner/an admin/the reshare's creator.
+        Expired: (410) anyone else asking for an expired share.
     """
-    access = share_access(principal, share, grants)
+    access = share_access(principal, share, grants, parent=parent, parent_grants=parent_grants)
     if access is None:
         raise NotFound("no such share", field="share_id")
-    if expired and access != "manage":
+    if expired and access != "manage" and not (settings and access == "creator"):
         raise Expired("this share has expired: ask the person who shared it for a new link")
     return access
 
 
+def decide_collaborate(
+    principal: PrincipalLike,
+    share: Any,
+    grants: Iterable[GrantLike],
+    *,
+    expired: bool,
+    parent: Any | None = None,
+    parent_grants: Iterable[GrantLike] = (),
+) -> Access:
+    """May ``principal`` add a message to the conversation ``share`` shows? Raise if not.
+
+    ``share`` has ``owner`` and ``mode``. The owner, admins and ``collaborate`` grantees may,
+    on a live share (grantees: unexpired). Decide this inside the write transaction that
+    adds the message, on the share and grants read in it, so a grant removed meanwhile
+    lets nothing through.
+
+    Raises:
+        Forbidden: (403) anonymous, a view-only grantee, the creator of a reshare;
+        NotFound: (404) no access; Expired: (410) a grantee, expired share;
+        Conflict: (409) a snapshot share.
+    """
+    p = as_principal(principal)
+    if not p.authenticated or not p.name:
+        raise Forbidden("log in to add messages to a shared conversation", field="share_id")
+    decision = decide_read(p, share, grants, expired=expired, parent=parent, parent_grants=parent_grants)
+    require_collaborate(decision, share)
+    return decision
+
+
+def require_collaborate(decision: str, share: Any) -> None:
+    """The collaborate rule on an access already decided (:func:`decide_read`).
+
+    Raises:
+        Forbidden: (403) ``decision`` is neither ``"manage"`` nor ``"collaborate"``;
+        Conflict: (409) ``share.mode`` is ``"snapshot"``.
+    """
+    if decision not in ("manage", "collaborate"):
+        raise Forbidden(
+            "you may view this conversation but not add messages to it", field="share_id"
+        )
+    if share.mode == "snapshot":
+        raise Conflict("snapshots are frozen: messages can only be added to a live share", field="share_id")
+
+
+def bound_reshare_change(
+    share: Any,
+    parent: Any,
+    *,
+    now: datetime,
+    expires_at: datetime | None | _Keep = KEEP,
+    link_enabled: bool | None = None,
+    mode: str | None = None,
+) -> datetime | None | _Keep:
+    """Check a change of the reshare ``share`` against its ``parent`` (for anyone: a reshare
+    never outlives or out-permissions the share it came from). Returns the expiry to store.
+
+    Args:
+        share, parent: the reshare and its parent (``expires_at``, ``link_enabled``, ``mode``).
+        now: the current UTC time.
+        expires_at: the requested expiry (``None``: never), or :data:`KEEP` (no change).
+        link_enabled: the requested link switch, or ``None`` (no change).
+        mode: the requested mode, or ``None`` (no change).
+
+    Returns:
+        :data:`KEEP`, or the requested expiry capped at the parent's (never: the parent's).
+
+    Raises:
+        Expired: (410) a new expiry while the parent has expired.
+        Forbidden: (403, ``field="link_enabled"``) the link switched on while the parent's is
+            off; (``field="mode"``) any mode change (a reshare follows its parent's mode).
+    """
+    if mode is not None and mode != share.mode:
+        raise Forbidden(
+            "mode: a reshare always has the mode of the share it came from (change that share)",
+            field="mode",
+        )
+    if link_enabled and not parent.link_enabled:
+        raise Forbidden(
+            "link_enabled: the link of the share this reshare came from is off, so its reshares' are too",
+            field="link_enabled",
+        )
+    if isinstance(expires_at, _Keep):
+        return expires_at
+    limit = parent.expires_at
+    if limit is not None and now >= limit:
+        raise Expired("the share this reshare came from has expired: its reshares cannot be extended")
+    if limit is not None and (expires_at is None or expires_at > limit):
+        return limit
+    return expires_at
+
+
 def decide_reshare(
-    principal: PrincipalLike, share: Any, grants: Iterable[GrantLike], *, expired: bool
+    principal: PrincipalLike,
+    share: Any,
+    grants: Iterable[GrantLike],
+    *,
+    expired: bool,
+    parent: Any | None = None,
+    parent_grants: Iterable[GrantLike] = (),
 ) -> None:
     """May ``principal`` make their own link of ``share``? Raise if not.
 
     ``share`` has ``owner``, ``allow_reshare``, ``link_enabled`` and ``parent_share_id``.
     Anyone who may read it (owner, admin, grantee) may, while it has not expired, allows
-    reshare, is not itself a reshare, and has its link on.
+    reshare, is not itself a reshare, and has its link on. ``parent``/``parent_grants``:
+    when ``share`` is a reshare, its parent (so its creator gets the 403, not a 404).
 
     Raises:
         NotFound: (404) no access; Expired: (410) the share has expired;
         Forbidden: (403, ``field="share_id"``) resharing is not allowed, or the link is off.
     """
-    decide_read(principal, share, grants, expired=False)
+    decide_read(principal, share, grants, expired=False, parent=parent, parent_grants=parent_grants)
     if expired:
         raise Expired("this share has expired: it cannot be reshared")
     if share.parent_share_id is not None or not share.allow_reshare:

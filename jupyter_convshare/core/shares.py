@@ -519,6 +519,51 @@ class ShareService:
             record = session.find_conversation_by_path(owner, path)
         return _stored(record) if record else None
 
+    def update_conversation(
+        self,
+        owner: str,
+        conversation_id: str,
+        *,
+        title: str | None = UNSET,
+        tags: list[str] = UNSET,
+    ) -> StoredConversation:
+        """Rename (``title``; ``None`` clears it) and/or re-tag a stored conversation.
+
+        One write transaction (version + 1, so live links show the new title on their next
+        request); file-backed conversations too (a re-sync keeps a stored title). A title
+        change is audited as ``conversation.renamed`` with the old and new title lengths in
+        characters (never the titles). :data:`UNSET` leaves a field as it is; a request that
+        changes nothing writes nothing.
+
+        Raises:
+            NotFound: no such conversation for ``owner``;
+            InvalidRequest: ``title`` not a string or ``None``, ``tags`` not a list of strings.
+        """
+        if title is not UNSET and title is not None and not isinstance(title, str):
+            raise InvalidRequest("title: expected a string or null", field="title")
+        if tags is not UNSET and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
+            raise InvalidRequest("tags: expected a list of strings", field="tags")
+        current = self.get_conversation(owner, conversation_id)
+        renamed = title is not UNSET and title != current.title
+        if not renamed and (tags is UNSET or list(tags) == current.tags):
+            return self.get_conversation_info(owner, conversation_id)
+        lengths: dict[str, Any] = {}
+
+        def change(conversation: Conversation) -> Conversation:
+            if renamed:
+                lengths["old_length"] = len(conversation.title) if conversation.title is not None else None
+                lengths["new_length"] = len(title) if title is not None else None
+                conversation.title = title
+            if tags is not UNSET:
+                conversation.tags = list(tags)
+            return conversation
+
+        self._change_conversation(
+            owner, conversation_id, change, file_edit=True, who=owner,
+            action="conversation.renamed" if renamed else "", details=lambda _c: dict(lengths),
+        )
+        return self.get_conversation_info(owner, conversation_id)
+
     def delete_conversation(self, owner: str, conversation_id: str) -> None:
         """Delete a conversation: revokes all its shares and drops blobs nothing else uses.
 
@@ -632,13 +677,10 @@ class ShareService:
         p = access.as_principal(principal)
         if not p.authenticated or not p.name:
             raise Forbidden("log in to add messages to a shared conversation", field="share_id")
+        # A cheap refusal first (no write lock for strangers); the decision that counts is
+        # taken again inside the write transaction below.
         share, decision = self.access_to(p, share_id)
-        if decision not in ("manage", "collaborate"):
-            raise Forbidden(
-                "you may view this conversation but not add messages to it", field="share_id"
-            )
-        if share.mode == "snapshot":
-            raise Conflict("snapshots are frozen: messages can only be added to a live share", field="share_id")
+        access.require_collaborate(decision, share)
         text = _message_text(text)
         if parent_id is not None and not isinstance(parent_id, str):
             raise InvalidRequest("parent_id: expected a message id", field="parent_id")
@@ -646,6 +688,17 @@ class ShareService:
             raise InvalidRequest("message_id: expected a non-empty string", field="message_id")
         now = self._now()
         author = f"remote:{p.name}"
+        decided: list[ShareRecord] = []
+
+        def check(tx: StoreSession) -> None:
+            # Re-read the share and its grants under the write lock: a grant removed (or a
+            # share revoked, expired, frozen) since the check above lets nothing through.
+            record, grants, parent, parent_grants = _share_facts(tx, share_id)
+            access.decide_collaborate(
+                p, record, grants, expired=_is_expired(record.expires_at, now),
+                parent=parent, parent_grants=parent_grants,
+            )
+            decided.append(record)
 
         def add(conversation: Conversation) -> Message:
             parent = parent_id if parent_id is not None else conversation.active_leaf_id
@@ -672,9 +725,9 @@ class ShareService:
 
         message = self._change_conversation(
             share.owner, share.conversation_id, add, file_edit=True,
-            who=p, action="message.added", share_id=share.share_id,
+            who=p, action="message.added", share_id=share.share_id, check=check,
         )
-        return share, message
+        return self._share(decided[0]), message
 
     def _change_conversation(
         self,
@@ -686,13 +739,20 @@ class ShareService:
         who: access.PrincipalLike,
         action: str,
         share_id: str | None = None,
+        check: Callable[[StoreSession], None] | None = None,
+        details: Callable[[T], dict[str, Any]] | None = None,
     ) -> T:
         """Apply ``change`` to the stored conversation in one write transaction (version + 1).
 
         ``file_edit=False`` refuses a file-backed conversation (Conflict, 409): its next
         re-sync would replace the edited message by the file's (merge by message id).
+        ``check(tx)`` runs first inside the transaction (a permission decided on what the
+        transaction reads) and raises to refuse. ``details(result)`` gives the audit
+        details (default: the message id and parent of a :class:`Message` result).
         """
         with self._write() as tx:
+            if check is not None:
+                check(tx)
             record = tx.get_conversation(owner, conversation_id)
             doc = tx.get_conversation_doc(owner, conversation_id) if record else None
             if record is None or doc is None or not access.can_manage_conversation(owner, record):
@@ -706,8 +766,13 @@ class ShareService:
             conversation = Conversation.from_dict(json.loads(doc))
             result = change(conversation)
             message = result if isinstance(result, Message) else None
-            self._audit(tx, who, action, owner, share_id=share_id, conversation_id=conversation_id,
-                        details={"message_id": message.id, "parent_id": message.parent_id} if message else {})
+            if details is not None:
+                audited = details(result)
+            else:
+                audited = {"message_id": message.id, "parent_id": message.parent_id} if message else {}
+            if action:  # "": a change that is not audited (e.g. tags only)
+                self._audit(tx, who, action, owner, share_id=share_id, conversation_id=conversation_id,
+                            details=audited)
             now = self._now()
             tx.update_conversation(
                 dataclasses.replace(
@@ -782,17 +847,26 @@ class ShareService:
         assert record is not None
         return self._share(record), True
 
-    def get_share(self, owner: str, share_id: str) -> Share:
-        """One of ``owner``'s shares. Raises NotFound."""
+    def get_share(self, owner: access.PrincipalLike, share_id: str) -> Share:
+        """One of ``owner``'s shares, or a reshare ``owner`` made. Raises NotFound, Forbidden."""
         with self.store.read() as session:
-            record = self._managed(session, owner, share_id)
+            record = self._managed(session, owner, share_id, ("read",))
         return self._share(record)
 
-    def list_shares(self, owner: str) -> list[Share]:
-        """``owner``'s shares (expired ones included), newest first."""
+    def list_shares(self, owner: access.PrincipalLike) -> list[Share]:
+        """``owner``'s shares (expired ones included) and the reshares ``owner`` made of
+        others' shares (while they may still read the share it came from), newest first.
+
+        A reshare is owned by its parent's owner (whose list shows it too); it is told
+        apart by ``parent_share_id`` and ``created_by``.
+        """
+        p = access.as_principal(owner)
         with self.store.read() as session:
-            records = session.list_shares(owner)
-        return [self._share(r) for r in records if access.can_manage(owner, r)]
+            records = [r for r in session.list_shares(p.name) if access.can_manage(p, r)]
+            records += self._created_reshares(session, p)
+        records.sort(key=lambda r: r.share_id)
+        records.sort(key=lambda r: r.created_at, reverse=True)
+        return [self._share(r) for r in records]
 
     def update_share(
         self,
@@ -814,10 +888,23 @@ class ShareService:
         unaffected. ``chat_posting`` lets collaborators' messages go into a live ``.chat``
         document (the server decides whether it is allowed at all). ``owner`` may be a :class:`~.access.Principal` (admins manage any share).
 
+        The creator of a reshare may change its ``expires`` and ``link_enabled`` only. For
+        anyone, a reshare stays within its parent: its expiry is capped at the parent's,
+        its link stays off while the parent's is, and its mode follows the parent's.
+
         Raises:
-            NotFound; Forbidden (a grantee); InvalidRequest (bad value, ``field`` names it).
+            NotFound; Forbidden (a grantee; a reshare's creator changing another setting; a
+            reshare's mode or its link while the parent's is off: ``field`` names it);
+            Expired (a reshare's expiry while its parent has expired);
+            InvalidRequest (bad value, ``field`` names it).
         """
         now = self._now()
+        asked = tuple(
+            name for name, value in (
+                ("expires", expires), ("mode", mode), ("link_enabled", link_enabled),
+                ("allow_reshare", allow_reshare), ("single_use", single_use), ("chat_posting", chat_posting),
+            ) if value is not UNSET
+        ) or ("read",)
         changes: dict[str, Any] = {}
         if expires is not UNSET:
             changes["expires_at"] = self._expiry(expires, now)
@@ -834,7 +921,17 @@ class ShareService:
                     raise InvalidRequest(f"{key}: expected true or false", field=key)
                 changes[key] = int(value)
         with self._write() as tx:
-            record = self._managed(tx, owner, share_id)
+            record = self._managed(tx, owner, share_id, asked)
+            parent = tx.get_share(record.parent_share_id) if record.parent_share_id else None
+            if parent is not None:
+                bounded = access.bound_reshare_change(
+                    record, parent, now=now,
+                    expires_at=changes.get("expires_at", access.KEEP),
+                    link_enabled=link_enabled if link_enabled is not UNSET else None,
+                    mode=mode if mode is not UNSET else None,
+                )
+                if bounded is not access.KEEP:
+                    changes["expires_at"] = bounded
             if changes.get("single_use") and not record.single_use:
                 changes["claimed_by"] = None  # switched on: the next opener claims it
             if mode is not UNSET and mode != record.mode:
@@ -851,7 +948,7 @@ class ShareService:
                 changes["updated_at"] = _after(record.updated_at, now)
                 tx.update_share(share_id, changes)
                 self._bound_children(tx, share_id, changes, now)
-            record = self._managed(tx, owner, share_id)
+            record = self._managed(tx, owner, share_id, asked)
         return self._share(record)
 
     def _bound_children(
@@ -891,7 +988,7 @@ class ShareService:
         """
         now = self._now()
         with self._write() as tx:
-            record = self._managed(tx, owner, share_id)
+            record = self._managed(tx, owner, share_id, ("snapshot",))
             if record.mode != "snapshot":
                 raise InvalidRequest(
                     "mode: this share is live; only a snapshot share can be updated",
@@ -907,17 +1004,18 @@ class ShareService:
                     "updated_at": _after(record.updated_at, now),
                 },
             )
-            record = self._managed(tx, owner, share_id)
+            record = self._managed(tx, owner, share_id, ("snapshot",))
         return self._share(record)
 
     def rotate_link(self, owner: access.PrincipalLike, share_id: str) -> Share:
         """Give the share a new link; the old one answers 404 from now on (a single-use
-        link is unclaimed again). Raises NotFound, Forbidden (a grantee)."""
+        link is unclaimed again). The owner, an admin or the reshare's creator.
+        Raises NotFound, Forbidden (a grantee)."""
         now = self._now()
         nonce = new_nonce()
         lookup = lookup_key(derive_link(self._secret, share_id, nonce))
         with self._write() as tx:
-            record = self._managed(tx, owner, share_id)
+            record = self._managed(tx, owner, share_id, ("rotate",))
             # the new link is never recorded: the log is no secret store
             self._audit(tx, owner, "share.rotated", record.owner, share_id=share_id,
                         conversation_id=record.conversation_id)
@@ -930,25 +1028,33 @@ class ShareService:
                     "updated_at": _after(record.updated_at, now),
                 },
             )
-            record = self._managed(tx, owner, share_id)
+            record = self._managed(tx, owner, share_id, ("rotate",))
         return self._share(record)
 
-    def revoke(self, owner: str, share_id: str) -> None:
-        """Delete the share; its link answers 404 at once. Raises NotFound."""
+    def revoke(self, owner: access.PrincipalLike, share_id: str) -> None:
+        """Delete the share; its link answers 404 at once. The owner, an admin or the
+        reshare's creator. Raises NotFound, Forbidden (a grantee)."""
         with self._write() as tx:
-            record = self._managed(tx, owner, share_id)
+            record = self._managed(tx, owner, share_id, ("revoke",))
             self._audit(tx, owner, "share.revoked", record.owner, share_id=share_id,
                         conversation_id=record.conversation_id,
                         details={"reshares": [c.share_id for c in tx.list_children(share_id)]})
             tx.delete_share(share_id)
 
-    def revoke_all(self, owner: str) -> int:
-        """Delete every share of ``owner``; returns how many were deleted."""
+    def revoke_all(self, owner: access.PrincipalLike) -> int:
+        """Delete every share of ``owner`` and the reshares ``owner`` made (what
+        :meth:`list_shares` lists); returns how many were deleted."""
+        p = access.as_principal(owner)
         with self._write() as tx:
-            for record in tx.list_shares(owner):
-                self._audit(tx, owner, "share.revoked_all", owner, share_id=record.share_id,
+            for record in tx.list_shares(p.name):
+                self._audit(tx, p, "share.revoked_all", p.name, share_id=record.share_id,
                             conversation_id=record.conversation_id)
-            return tx.delete_shares_of_owner(owner)
+            count = tx.delete_shares_of_owner(p.name)
+            for record in self._created_reshares(tx, p):
+                self._audit(tx, p, "share.revoked_all", record.owner, share_id=record.share_id,
+                            conversation_id=record.conversation_id)
+                count += int(tx.delete_share(record.share_id))
+            return count
 
     def prune_expired(self) -> int:
         """Delete every expired share (all owners; ``jupyter convshare prune``).
@@ -1050,7 +1156,7 @@ class ShareService:
             NotFound (not visible to ``principal``); Forbidden (a grantee).
         """
         with self.store.read() as session:
-            self._managed(session, principal, share_id)
+            self._managed(session, principal, share_id, ("grants",))
             return [_grant(r) for r in session.list_grants(share_id)]
 
     def add_grant(
@@ -1083,7 +1189,7 @@ class ShareService:
         _check_permission(permission)
         now = self._now()
         with self._write() as tx:
-            share = self._managed(tx, principal, share_id)
+            share = self._managed(tx, principal, share_id, ("grants",))
             existing = tx.find_grant(share_id, principal_type, key)
             if existing is not None:
                 if existing.permission != permission:
@@ -1115,7 +1221,7 @@ class ShareService:
         _check_permission(permission)
         now = self._now()
         with self._write() as tx:
-            share = self._managed(tx, principal, share_id)
+            share = self._managed(tx, principal, share_id, ("grants",))
             record = _find_grant(tx, share_id, grant_id)
             if record.permission != permission:
                 tx.update_grant(grant_id, permission, _after(record.updated_at, now))
@@ -1131,7 +1237,7 @@ class ShareService:
         Raises NotFound, Forbidden.
         """
         with self._write() as tx:
-            share = self._managed(tx, principal, share_id)
+            share = self._managed(tx, principal, share_id, ("grants",))
             record = _find_grant(tx, share_id, grant_id)
             tx.delete_grant(grant_id)
             self._audit(tx, principal, "grant.removed", share.owner, share_id=share_id,
@@ -1165,11 +1271,10 @@ class ShareService:
         nonce = new_nonce()
         lookup = lookup_key(derive_link(self._secret, child_id, nonce))
         with self._write() as tx:
-            parent = tx.get_share(share_id) if isinstance(share_id, str) else None
-            if parent is None:
-                raise NotFound("no such share", field="share_id")
+            parent, grants, grandparent, grandparent_grants = _share_facts(tx, share_id)
             access.decide_reshare(
-                p, parent, tx.list_grants(share_id), expired=_is_expired(parent.expires_at, now)
+                p, parent, grants, expired=_is_expired(parent.expires_at, now),
+                parent=grandparent, parent_grants=grandparent_grants,
             )
             expires_at = requested
             if parent.expires_at is not None and (expires_at is None or expires_at > parent.expires_at):
@@ -1244,24 +1349,27 @@ class ShareService:
             raise _link_not_found()
         return dataclasses.replace(share, claimed_by=holder)
 
-    def access_to(self, principal: access.PrincipalLike, share_id: str) -> tuple[Share, str]:
+    def access_to(
+        self, principal: access.PrincipalLike, share_id: str, *, settings: bool = False
+    ) -> tuple[Share, str]:
         """A share as ``principal`` may read it: ``(share, access)``.
 
-        ``access`` is ``"manage"`` (owner/admin, expired shares included), ``"collaborate"``
-        or ``"view"`` (:func:`.access.decide_read`).
+        ``access`` is ``"manage"`` (owner/admin, expired shares included), ``"creator"``
+        (the reshare's creator), ``"collaborate"`` or ``"view"`` (:func:`.access.decide_read`).
+        With ``settings`` (reading the share's settings, not its conversation) the creator
+        of a reshare reads it even once expired, as the owner does.
 
         Raises:
             NotFound: no such share, or no grant for ``principal``.
-            Expired: a grantee asking for an expired share.
+            Expired: a grantee (or, without ``settings``, a reshare's creator) asking for an
+                expired share.
         """
         now = self._now()
         with self.store.read() as session:
-            record = session.get_share(share_id) if isinstance(share_id, str) else None
-            if record is None:
-                raise NotFound("no such share", field="share_id")
-            grants = session.list_grants(share_id)
+            record, grants, parent, parent_grants = _share_facts(session, share_id)
         decision = access.decide_read(
-            principal, record, grants, expired=_is_expired(record.expires_at, now)
+            principal, record, grants, expired=_is_expired(record.expires_at, now),
+            parent=parent, parent_grants=parent_grants, settings=settings,
         )
         return self._share(record), decision
 
@@ -1379,7 +1487,7 @@ class ShareService:
             NotFound (not visible to ``principal``); Forbidden (a grantee).
         """
         with self.store.read() as session:
-            record = self._managed(session, principal, share_id)
+            record = self._managed(session, principal, share_id, ("audit",))
             rows = session.list_audit(share_id, record.owner, record.conversation_id)
         return [_audit_event(r) for r in rows]
 
@@ -1433,18 +1541,44 @@ class ShareService:
         )
 
     def _managed(
-        self, session: StoreSession, owner: access.PrincipalLike, share_id: str
+        self,
+        session: StoreSession,
+        owner: access.PrincipalLike,
+        share_id: str,
+        actions: tuple[str, ...] = ("manage",),
     ) -> ShareRecord:
-        """The share if ``owner`` may manage it (:func:`.access.decide_manage`).
+        """The share if ``owner`` may do ``actions`` with it (:func:`.access.decide_manage`:
+        the owner or an admin; the creator of a reshare for :data:`.access.CREATOR_ACTIONS`).
 
-        Raises NotFound (no existence oracle) or Forbidden (a grantee).
+        Raises NotFound (no existence oracle) or Forbidden (a grantee; a reshare's creator
+        asking for more).
         """
         record = session.get_share(share_id) if isinstance(share_id, str) else None
         if record is None:
             raise NotFound("no such share", field="share_id")
         if not access.can_manage(owner, record):
-            access.decide_manage(owner, record, session.list_grants(share_id))
+            _record, grants, parent, parent_grants = _share_facts(session, share_id)
+            access.decide_manage(
+                owner, record, grants, actions=actions, parent=parent, parent_grants=parent_grants
+            )
         return record
+
+    def _created_reshares(self, session: StoreSession, principal: access.Principal) -> list[ShareRecord]:
+        """Reshares of other owners' shares that ``principal`` made and still manages
+        (:func:`.access.is_reshare_creator`: they may still read the parent)."""
+        if not principal.authenticated or not principal.name:
+            return []
+        parents: dict[str, tuple[ShareRecord, list[GrantRecord]]] = {}
+        for parent, grant in session.list_granted(principal.name, principal.groups):
+            parents.setdefault(parent.share_id, (parent, []))[1].append(grant)
+        found = []
+        for parent, grants in parents.values():
+            if parent.owner == principal.name:
+                continue  # the owner's list has them already
+            for child in session.list_children(parent.share_id):
+                if access.is_reshare_creator(principal, child, parent, grants):
+                    found.append(child)
+        return found
 
     def _check_link(self, link: str, now: datetime, *, with_doc: bool = False) -> LinkRow:
         """The row a link opens (see :meth:`Store.lookup_link`); NotFound / Expired."""
@@ -1908,6 +2042,20 @@ def _check_permission(permission: Any) -> None:
             f"permission: expected one of {list(access.PERMISSIONS)}, got {_shorten(permission)}",
             field="permission",
         )
+
+
+def _share_facts(
+    session: StoreSession, share_id: Any
+) -> tuple[ShareRecord, list[GrantRecord], ShareRecord | None, list[GrantRecord]]:
+    """What a permission decision needs, read in ``session``: ``(share, its grants, its
+    parent or None, the parent's grants)``. Raises NotFound (no such share)."""
+    record = session.get_share(share_id) if isinstance(share_id, str) else None
+    if record is None:
+        raise NotFound("no such share", field="share_id")
+    grants = session.list_grants(share_id)
+    parent = session.get_share(record.parent_share_id) if record.parent_share_id else None
+    parent_grants = session.list_grants(parent.share_id) if parent is not None else []
+    return record, grants, parent, parent_grants
 
 
 def _find_grant(session: StoreSession, share_id: str, grant_id: str) -> GrantRecord:

@@ -33,6 +33,8 @@ Routes (relative to ``base_url``):
 Who a request acts as: ``ConvShareApp.principal_for`` (the server's owner, or another user
 of a multi-user identity provider). Share management (settings, grants, rotate, revoke,
 snapshot, QR) is for the share's owner or an admin: a grantee gets 403, anyone else 404.
+The creator of a reshare reads it, changes its ``expires`` and ``link_enabled``, rotates,
+revokes it and draws its QR (403 naming the field for anything else; ``core.access``).
 Grantees read a share (``GET shares/<id>``, ``shares/<id>/export``) while it has not
 expired (410 after).
 """
@@ -475,23 +477,14 @@ class ConversationHandler(_Base):
     @web.authenticated
     @authorized
     async def patch(self, conversation_id: str) -> None:
-        """Body ``{"title"?: str | null, "tags"?: [str]}``; answers the updated stored JSON."""
+        """Body ``{"title"?: str | null, "tags"?: [str]}``; answers the updated stored JSON
+        (a rename is audited: ``conversation.renamed``)."""
         body = self.json_body()
         _check_keys(body, {"title", "tags"})
-        tags = body.get("tags")
-        if "tags" in body and (
-            not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)
-        ):
-            raise InvalidRequest("tags: expected a list of strings", field="tags")
-        title = _optional_str(body, "title")
-        info = await self.run(self.service.get_conversation_info, self.owner, conversation_id)
-        conversation = await self.run(self.service.get_conversation, self.owner, conversation_id)
-        if "title" in body:
-            conversation.title = title
-        if tags is not None:
-            conversation.tags = list(tags)
+        title = _optional_str(body, "title") if "title" in body else UNSET
         info = await self.run(
-            self.service.save_conversation, self.owner, conversation, None, info.source_mtime
+            self.service.update_conversation, self.owner, conversation_id,
+            title=title, tags=body.get("tags", UNSET),
         )
         self.write_json(info.to_json())
 
@@ -534,8 +527,9 @@ class SharesHandler(_Base):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        """``{"shares": [share JSON, ...]}``, newest first (expired included)."""
-        shares = await self.run_counted(self.service.list_shares, self.owner)
+        """``{"shares": [share JSON, ...]}``, newest first (expired included): my shares and
+        the reshares I made of shares granted to me (``parent_share_id``, ``created_by``)."""
+        shares = await self.run_counted(self.service.list_shares, self.principal)
         self.write_json({"shares": [self.share_json(s) for s in shares]})
 
     @web.authenticated
@@ -572,8 +566,8 @@ class SharesHandler(_Base):
     @web.authenticated
     @authorized
     async def delete(self) -> None:
-        """Revoke every share of the owner: ``{"revoked": n}``."""
-        count = await self.run(self.service.revoke_all, self.owner)
+        """Revoke every share of mine and every reshare I made: ``{"revoked": n}``."""
+        count = await self.run(self.service.revoke_all, self.principal)
         self.write_json({"revoked": count})
 
 
@@ -583,11 +577,12 @@ class ShareHandler(_Base):
     @web.authenticated
     @authorized
     async def get(self, share_id: str) -> None:
-        """The share JSON for its owner or an admin; for a grantee, :meth:`grantee_json`
-        with the conversation as a viewer sees it (410 once expired, 404 without a grant)."""
+        """The share JSON for its owner, an admin or (a reshare) its creator; for a grantee,
+        :meth:`grantee_json` with the conversation as a viewer sees it (410 once expired,
+        404 without a grant)."""
         principal = self.principal
-        share, decision = await self.run_counted(self.service.access_to, principal, share_id)
-        if decision == "manage":
+        share, decision = await self.run_counted(self.service.access_to, principal, share_id, settings=True)
+        if decision in ("manage", "creator"):
             self.write_json(self.share_json(share))
             return
         share, decision, conversation = await self.run(self.service.read_shared, principal, share_id)

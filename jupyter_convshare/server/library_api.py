@@ -29,7 +29,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ..core.errors import InvalidRequest
+from ..core.errors import ConvShareError, InvalidRequest
 from ..core.library import Library, LibraryItem
 from ..core.shares import UNSET
 from .base import ConvShareAPIHandler
@@ -152,7 +152,15 @@ class LibraryConversationHandler(_LibraryBase):
     @authorized
     async def get(self, item_id: str) -> None:
         """The conversation as ``convshare/1`` JSON: what the share shows (as a viewer sees
-        it) or my copy. 404 gone, 410 expired."""
+        it) or my copy. 404 gone, 410 expired. A live share of a file (a ``.chat`` in the
+        Jupyter root) is re-read first when its file changed, as for the viewer."""
+        item = await self.run(self.library.get, self.principal, item_id)
+        if item.link is not None:
+            try:
+                # the viewer's link check: re-syncs a changed source file (throttled), no view counted
+                await self.convshare.check_link(item.link, count_view=False)
+            except ConvShareError:
+                pass  # gone meanwhile: read() below answers with the right error
         conversation = await self.run(self.library.read, self.principal, item_id)
         text = await self.run(lambda: json.dumps(conversation.to_dict(), ensure_ascii=False))
         self.set_status(200)
