@@ -10,7 +10,8 @@ Errors are shown in each widget's status line, never as a traceback.
   reshare, the link, its QR, update snapshot, rotate, revoke.
 * :class:`SharesManager` — my shares: search, copy, open, revoke, revoke all, views.
 * :class:`GroupPermissionEditor` — organization and group grants of one share.
-* :class:`SharedWithMe` — conversations other users granted to me.
+* :class:`SharedWithMe` — my library: conversations shared with me (saved from a link of
+  this or another server, or granted to me); save, open, read, rename, tag, archive, remove.
 """
 
 from __future__ import annotations
