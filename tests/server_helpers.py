@@ -92,3 +92,23 @@ def make_api(jp_fetch: Any) -> Any:
         )
 
     return call
+
+
+def make_anonymous_fetch(http_server_client: Any, jp_base_url: str) -> Any:
+    """``await fetch(*parts, method=..., params=..., headers=...)`` under the base URL, as a
+    visitor without credentials (``jp_fetch`` adds the server's token: the owner, logged
+    in); never raises on 4xx/5xx. ``parts`` are URL-escaped like ``jp_fetch`` does."""
+    from urllib.parse import urlencode
+
+    from jupyter_server.utils import url_path_join
+    from tornado.escape import url_escape
+
+    async def call(
+        *parts: str, method: str = "GET", params: dict[str, str] | None = None, **kwargs: Any
+    ) -> HTTPResponse:
+        url = url_path_join(jp_base_url, url_escape(url_path_join(*parts), plus=False))
+        if params:
+            url += "?" + urlencode(params)
+        return await http_server_client.fetch(url, method=method, raise_error=False, **kwargs)
+
+    return call

@@ -29,6 +29,8 @@ from jupyter_convshare.core.redact import viewer_copy
 from jupyter_convshare.core.render import MAX_PATH_ID_CHARS, BranchTree, render_conversation
 from jupyter_convshare.server.viewer import SWITCH_HEADER
 
+from .server_helpers import make_anonymous_fetch
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -184,13 +186,10 @@ def test_message_ids_are_percent_encoded_in_switcher_links():
 
 
 @pytest.fixture
-def fetch(jp_fetch):
-    """``await fetch(*path, params=..., headers=...)`` under the base URL; never raises on 4xx/5xx."""
-
-    async def call(*parts: str, method: str = "GET", **kwargs) -> HTTPResponse:
-        return await jp_fetch(*parts, method=method, raise_error=False, **kwargs)
-
-    return call
+def fetch(http_server_client, jp_base_url):
+    """``await fetch(*path, params=..., headers=...)`` under the base URL; never raises on 4xx/5xx, as an
+    anonymous visitor (no credentials: the public, cached page)."""
+    return make_anonymous_fetch(http_server_client, jp_base_url)
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ from jupyter_convshare.core.model import Attachment, Conversation, Message, Part
 from jupyter_convshare.core.qr import qr_svg
 from jupyter_convshare.server.viewer import content_disposition, safe_filename, zip_compression, zip_entry_names
 
+from .server_helpers import make_anonymous_fetch
+
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -44,13 +46,10 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 
 @pytest.fixture
-def fetch(jp_fetch):
-    """``await fetch(*path, method=..., headers=...)`` under the base URL; never raises on 4xx/5xx."""
-
-    async def call(*parts: str, method: str = "GET", **kwargs) -> HTTPResponse:
-        return await jp_fetch(*parts, method=method, raise_error=False, **kwargs)
-
-    return call
+def fetch(http_server_client, jp_base_url):
+    """``await fetch(*path, method=..., headers=...)`` under the base URL; never raises on 4xx/5xx, as an
+    anonymous visitor (no credentials: the public, cached page)."""
+    return make_anonymous_fetch(http_server_client, jp_base_url)
 
 
 @pytest.fixture

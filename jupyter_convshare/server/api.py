@@ -63,6 +63,7 @@ from ..core.model import _to_json  # the convshare/1 form of one Message
 from ..core.shares import EXPIRY_PRESETS, UNSET, Share, StoredConversation
 from . import sources
 from .base import ConvShareAPIHandler
+from .viewer import grantee_url
 
 T = TypeVar("T")
 
@@ -239,15 +240,20 @@ class _Base(ConvShareAPIHandler):
 
     def grantee_json(self, share: Share, permission: str) -> dict[str, Any]:
         """What a grantee sees of a share: ``{"share_id", "conversation_id", "title",
-        "owner", "permission", "url", "updated_at"}``; ``url`` is ``None`` while the link
-        is off (the link is the owner's to hand out only when it works for everyone)."""
+        "owner", "permission", "url", "updated_at"}``; ``url`` is the link while it is on,
+        else the grantee page ``convshare/v/<share_id>`` (the link is the owner's to hand
+        out only when it works for everyone)."""
         return {
             "share_id": share.share_id,
             "conversation_id": share.conversation_id,
             "title": share.title,
             "owner": share.owner,
             "permission": permission,
-            "url": self.convshare.share_url(share.link, self.request) if share.link_enabled else None,
+            "url": (
+                self.convshare.share_url(share.link, self.request)
+                if share.link_enabled
+                else grantee_url(self.convshare, share, self.request)
+            ),
             "updated_at": format_time(share.updated_at),
         }
 

@@ -26,6 +26,7 @@ import contextlib
 import functools
 import gzip
 import hashlib
+import inspect
 import os
 import re
 import secrets
@@ -44,10 +45,12 @@ import jinja2
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
+from markupsafe import Markup
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..core.errors import ConvShareError, Expired, NotFound
+from ..core.access import Principal
+from ..core.errors import ConvShareError, Expired, Forbidden, InvalidRequest, NotFound, TooLarge
 from ..core.exporters import EXPORT_FORMATS, export
 from ..core.model import Conversation
 from ..core.qr import qr_png, qr_svg
@@ -62,7 +65,7 @@ from ..core.render import (
     format_time_iso,
     pygments_css,
 )
-from ..core.shares import ResolvedShare, Share
+from ..core.shares import MAX_MESSAGE_CHARS, ResolvedShare, Share
 
 __all__ = [
     "SECURITY_HEADERS",
@@ -116,6 +119,9 @@ ERROR_PAGES: dict[int, tuple[str, str]] = {
     410: ("Link expired", "This link has expired. Ask the person who shared it for a new link."),
     405: ("Not allowed", "This page can only be read."),
     400: ("Bad request", "This request could not be understood."),
+    403: ("Not allowed", "This request was refused. Reload the conversation and try again."),
+    409: ("Not possible", "This cannot be done on this conversation."),
+    413: ("Too large", "This request is too large."),
 }
 SERVER_ERROR_PAGE = ("Something went wrong", "This page could not be shown. Please try again later.")
 
@@ -338,6 +344,22 @@ def _http_errors() -> Iterator[None]:
 
 
 
+class PageError(web.HTTPError):
+    """An error page with its own heading and text (and a way back), for the viewer's forms.
+
+    Args:
+        status: the HTTP status.
+        heading, message: plain text shown on the page (escaped by the template).
+        back_url: a link back to the conversation, or ``None``.
+    """
+
+    def __init__(self, status: int, heading: str, message: str, back_url: str | None = None) -> None:
+        super().__init__(status)
+        self.heading = heading
+        self.message = message
+        self.back_url = back_url
+
+
 CLAIM_COOKIE = "convshare-claim"
 """Cookie binding an anonymous browser to the single-use links it claimed (HttpOnly, scoped to the viewer)."""
 
@@ -346,6 +368,7 @@ class ViewerHandler(JupyterHandler):
 
     SUPPORTED_METHODS = ("GET", "HEAD")  # type: ignore[assignment]
     convshare_lean_log = True  # see server.app.lean_viewer_log_function
+    _convshare_viewer: Principal | None  # set by viewer_principal()
 
     @property
     def convshare(self) -> Any:
@@ -442,23 +465,58 @@ class ViewerHandler(JupyterHandler):
                     share = await self.convshare.claim_link(share, claimant)
             return share, key
 
+    def may_be_signed_in(self) -> bool:
+        """``True`` when the request carries credentials: an ``Authorization`` header or the
+        server's login cookie (``IdentityProvider.get_cookie_name``).
+
+        Two header lookups for an anonymous visitor without cookies: the public page never
+        asks the identity provider about requests without credentials (on a server without
+        a token it would mint a new identity and cookie for every visitor).
+        """
+        headers = self.request.headers
+        if "Authorization" in headers:
+            return True
+        if "Cookie" not in headers:
+            return False
+        return self.get_cookie(self.identity_provider.get_cookie_name(self)) is not None
+
+    async def viewer_principal(self) -> Principal | None:
+        """The logged-in user looking at the page, as ``ConvShareApp.principal_for`` names
+        them, or ``None`` for an anonymous visitor (looked up once per request).
+
+        Only requests with credentials (:meth:`may_be_signed_in`) are looked up, through
+        the server's identity provider (``IdentityProvider.get_user``, as jupyter-server's
+        own ``prepare`` does). A server without authentication
+        (``IdentityProvider.auth_enabled`` false) has no logged-in users here: it cannot
+        tell its owner from any other visitor.
+        """
+        if hasattr(self, "_convshare_viewer"):
+            return self._convshare_viewer  # type: ignore[no-any-return]
+        principal: Principal | None = None
+        provider = self.identity_provider
+        user = self.current_user  # set by jupyter-server's prepare on the signed-in routes
+        if user is None and self.may_be_signed_in():
+            user = provider.get_user(self)
+            if inspect.isawaitable(user):  # get_user may be async
+                user = await user
+            if user is not None and provider.auth_enabled:
+                self.current_user = self._jupyter_current_user = user
+        if user is not None and provider.auth_enabled:
+            found = self.convshare.principal_for(self)
+            principal = found if found.authenticated and found.name else None
+        self._convshare_viewer = principal
+        return principal
+
     async def claimant(self, share: Share) -> str | None:
         """Who opens a single-use link: ``None`` for its owner or an admin (they preview it
         without using it up), ``"user:<name>"`` for another user logged in to this server,
         else ``"browser:<sha256 of a random cookie>"`` (the cookie is set here when absent).
-
-        Only single-use links pay for this identity lookup; other views stay lean.
         """
-        user = self.identity_provider.get_user(self)
-        if asyncio.iscoroutine(user):
-            user = await user
-        if user is not None and self.identity_provider.auth_enabled:
-            self.current_user = self._jupyter_current_user = user
-            principal = self.convshare.principal_for(self)
+        principal = await self.viewer_principal()
+        if principal is not None:
             if principal.name == share.owner or principal.is_admin:
                 return None
-            if principal.name:
-                return f"user:{principal.name}"
+            return f"user:{principal.name}"
         cookie = self.get_cookie(CLAIM_COOKIE)
         if not cookie or not re.fullmatch(r"[A-Za-z0-9_-]{32,128}", cookie):
             cookie = secrets.token_urlsafe(32)
@@ -489,6 +547,15 @@ class ViewerHandler(JupyterHandler):
             self.viewer_cache.conversations.put(loaded_key, conversation)
         return share, conversation
 
+    def _tree(self, link: str) -> tuple[ResolvedShare, BranchTree]:
+        """The share and the branch tree of its current version (blocking: a worker thread)."""
+        # The share, its content and its key from one statement: consistent together.
+        resolved: ResolvedShare = self.settings["convshare_service"].resolve(link, count_view=False)
+        tree = self.viewer_cache.trees.get_or_compute(
+            resolved.cache_key, lambda: BranchTree(viewer_copy(resolved.conversation))
+        )
+        return resolved, tree
+
     def write_body(self, body: _Body) -> None:
         """Finish with ``body``, gzipped when the client accepts gzip."""
         self.set_header("Content-Type", body.content_type)
@@ -499,15 +566,138 @@ class ViewerHandler(JupyterHandler):
         else:
             self.finish(body.raw)
 
+    def query_value(self, name: str) -> str | None:
+        """The first ``name`` query argument as text, or ``None`` when absent, empty, not
+        UTF-8 or longer than any message id the page could name (hostile values are
+        ignored, never reflected)."""
+        values = self.request.query_arguments.get(name)
+        if not values or not values[0] or len(values[0]) > MAX_PATH_ID_CHARS * 4:
+            return None
+        try:
+            return values[0].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    async def access_of(self, principal: Principal, share_id: str) -> str | None:
+        """``principal``'s access to a share (``"manage"``, ``"collaborate"``, ``"view"``;
+        ``service.access_to`` in a worker thread), or ``None`` without a grant."""
+        try:
+            _share, access = await asyncio.to_thread(self.settings["convshare_service"].access_to, principal, share_id)
+        except ConvShareError:
+            return None
+        return access  # type: ignore[no-any-return]
+
+    def reader_context(
+        self, principal: Principal, view: RenderedConversation, share: Share, access: str | None, base: str, *, can_save: bool
+    ) -> dict[str, Any]:
+        """What a page shows a logged-in reader besides the conversation (the template's
+        ``reader``): the collaborate form, the *Reply* links, *Save to my library*.
+
+        The form is for ``collaborate`` and ``manage`` access to a live, unexpired share:
+        at the end of the shown path (replying to its last message), or under the
+        message a valid ``?reply=<message id>`` names (an earlier message on the shown
+        path; a reply there starts a branch). *Save* is for anyone but the share's owner
+        (``can_save``: the page has a link to save). The forms carry jupyter-server's
+        XSRF token (tornado ``xsrf_form_html``).
+
+        Args:
+            principal: the reader; access: their access, or ``None`` (a link holder only).
+            view: the page's view model; share: the share it shows.
+            base: the page's URL (no query), under the server's base_url.
+        """
+        service = self.settings["convshare_service"]
+        may_post = access in ("collaborate", "manage") and share.mode == "live" and not share.is_expired(service.now())
+        may_save = can_save and principal.name != share.owner
+        xsrf = Markup(self.xsrf_form_html()) if (may_post or may_save) else Markup("")
+        on_branch = "" if view.is_default_path or not view.end_id else "path=" + quote(view.end_id, safe="")
+        form: dict[str, Any] | None = None
+        reply_urls: dict[str, str] = {}
+        if may_post:
+            earlier = view.messages[:-1]
+            wanted = self.query_value("reply")
+            reply_to = next((m for m in earlier if m.id == wanted), None) if wanted else None
+            for m in earlier:
+                query = "&".join(q for q in (on_branch, "reply=" + quote(m.id, safe="")) if q)
+                reply_urls[m.id] = f"{base}?{query}#reply"
+            form = {
+                "action": base + "/messages",
+                "parent_id": reply_to.id if reply_to else (view.end_id or ""),
+                "reply_to": reply_to.id if reply_to else None,
+                "reply_author": reply_to.author_name if reply_to else None,
+                "cancel_url": f"{base}{'?' + on_branch if on_branch else ''}#{reply_to.anchor}" if reply_to else None,
+                "max_chars": MAX_MESSAGE_CHARS,
+            }
+        save = {"action": base + "/save", "path": "" if view.is_default_path else (view.end_id or "")} if may_save else None
+        return {
+            "name": principal.name,
+            "xsrf": xsrf,
+            "form": form,
+            "reply_urls": reply_urls,
+            "save": save,
+            "saved": may_save and self.query_value("saved") == "1",
+        }
+
+    def render_page(
+        self,
+        view: RenderedConversation,
+        share: Share,
+        updated: datetime | None,
+        urls: dict[str, str | None],
+        share_url: str,
+        reader: dict[str, Any] | None,
+    ) -> str:
+        """The page's HTML (``page.html``; blocking: run it in a worker thread for large
+        conversations).
+
+        Args:
+            view: the view model of the branch shown; share: the share it belongs to.
+            updated: the time shown as "Updated" (live) / "Snapshot from".
+            urls: :func:`_page_urls` of the page.
+            share_url: the absolute link (QR view), ``""`` without a QR code.
+            reader: :meth:`reader_context` for a logged-in reader, ``None`` for the
+                anonymous page (the cached one).
+        """
+        base = urls["page"]
+        return self.get_template("page.html").render(
+            view=view,
+            share={
+                "mode": share.mode,
+                "created_iso": format_time_iso(share.created_at),
+                "created_human": format_time_human(share.created_at),
+                "updated_iso": format_time_iso(updated),
+                "updated_human": format_time_human(updated),
+                "expires_iso": format_time_iso(share.expires_at),
+                "expires_human": format_time_human(share.expires_at),
+            },
+            urls=urls,
+            exports=[
+                {
+                    "label": EXPORT_LABELS.get(name, name),
+                    "url": f"{base}/export.{name}",
+                    "extension": fmt.extension,
+                    "active_path_only": name in ACTIVE_PATH_EXPORTS,
+                }
+                for name, fmt in EXPORT_FORMATS.items()
+            ],
+            static=self.static_urls(),
+            share_url=share_url,
+            reader=reader,
+        )
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """The viewer's error pages: 404 and 410 as in DESIGN.md, anything else a plain
         page with no details (never a traceback)."""
         heading, message = ERROR_PAGES.get(status_code, SERVER_ERROR_PAGE)
         if status_code >= 500:
             heading, message = SERVER_ERROR_PAGE
+        exc_info = kwargs.get("exc_info")
+        exc = exc_info[1] if exc_info else None
+        back_url = None
+        if isinstance(exc, PageError):
+            heading, message, back_url = exc.heading, exc.message, exc.back_url
         try:
             html = self.get_template("error.html").render(
-                status=status_code, heading=heading, message=message, static=self.static_urls()
+                status=status_code, heading=heading, message=message, back_url=back_url, static=self.static_urls()
             )
         except Exception:  # the error page itself must not fail with a traceback
             self.log.exception("convshare viewer: error page failed")
@@ -516,8 +706,33 @@ class ViewerHandler(JupyterHandler):
         self.finish(html.encode("utf-8"))
 
 
+def _page_urls(base: str, *, qr: bool = True) -> dict[str, str | None]:
+    """The URLs a page links to under ``base`` (its own URL, no trailing slash); no QR
+    code for pages that are not reachable by a link (the grantee route)."""
+    return {
+        "page": base,
+        "files": base + "/files/",
+        "zip": base + "/files.zip",
+        "qr_svg": base + "/qr.svg" if qr else None,
+        "qr_png": base + "/qr.png" if qr else None,
+    }
+
+
+def _fresh_body(html: str) -> _Body:
+    """A page rendered for one request (never cached): gzip level 1, fast."""
+    raw = html.encode("utf-8")
+    return _Body(raw, gzip.compress(raw, compresslevel=1, mtime=0), "text/html; charset=UTF-8")
+
+
 class PageHandler(ViewerHandler):
-    """``GET {base_url}convshare/s/<link>``: the conversation page (counts one view)."""
+    """``GET {base_url}convshare/s/<link>``: the conversation page (counts one view).
+
+    An anonymous visitor gets the cached page (one per version and branch). A request
+    with credentials (:meth:`ViewerHandler.may_be_signed_in`) is looked up: a logged-in
+    user gets a page rendered for them (from the cached view model, never from or into
+    the page cache), with the collaborate form when their access allows it and *Save to
+    my library* when the share is not theirs.
+    """
 
     @allow_unauthenticated
     async def get(self, link: str) -> None:
@@ -536,7 +751,7 @@ class PageHandler(ViewerHandler):
         request = self.request
         if request.query and SWITCH_HEADER in request.headers:
             count_view = False  # the viewer's script switching a branch: not a new view
-        _share, cache_key = await self.check(link, count_view=count_view)
+        share, cache_key = await self.check(link, count_view=count_view)
         # The page holds the link and its share URL (public_url, or the request's scheme
         # and host, and base_url) besides the content: all in the key, the URL built on
         # a miss only.
@@ -544,6 +759,11 @@ class PageHandler(ViewerHandler):
         end = await self._branch_end(link, cache_key) if request.query else None
         if end is not None:
             key += (end,)
+        if self.may_be_signed_in():
+            principal = await self.viewer_principal()
+            if principal is not None:
+                await self._signed_in_page(link, share, cache_key, end, principal)
+                return
         cache = self.viewer_cache
         body = cache.pages.get(key)
         if body is None:
@@ -551,6 +771,23 @@ class PageHandler(ViewerHandler):
             with _http_errors():
                 body = await cache.page(key, lambda: self._render(link, share_url, end))
         self.write_body(body)
+
+    async def _signed_in_page(
+        self, link: str, share: Share, cache_key: str, end: str | None, principal: Principal
+    ) -> None:
+        """The page for a logged-in user: rendered for them from the cached view model."""
+        access = await self.access_of(principal, share.share_id)
+        tree = self.viewer_cache.trees.get(cache_key)
+        if tree is None:
+            with _http_errors():
+                tree = await self.viewer_cache.tree(cache_key, lambda: self._tree(link)[1])
+        view = await asyncio.to_thread(self.viewer_cache.views.get_or_compute, (cache_key, end), lambda: tree.render(end))
+        base = url_path_join(self.base_url, "convshare", "s", link)
+        reader = self.reader_context(principal, view, share, access, base, can_save=True)
+        share_url = self.convshare.share_url(link, self.request)
+        updated = share.snapshot_at if share.mode == "snapshot" else (tree.conversation.updated_at or share.updated_at)
+        html = await asyncio.to_thread(self.render_page, view, share, updated, _page_urls(base), share_url, reader)
+        self.write_body(_fresh_body(html))
 
     async def _branch_end(self, link: str, cache_key: str) -> str | None:
         """The branch a ``?path=<message id>`` query names: the end id of a branch other
@@ -560,12 +797,8 @@ class PageHandler(ViewerHandler):
         The first such request for a version builds its :class:`BranchTree` (a load in a
         worker thread, no rendering); later ones are dictionary lookups.
         """
-        values = self.request.query_arguments.get("path")
-        if not values or not values[0] or len(values[0]) > MAX_PATH_ID_CHARS * 4:
-            return None
-        try:
-            wanted = values[0].decode("utf-8")
-        except UnicodeDecodeError:
+        wanted = self.query_value("path")
+        if not wanted:
             return None
         tree = self.viewer_cache.trees.get(cache_key)
         if tree is None:
@@ -574,56 +807,15 @@ class PageHandler(ViewerHandler):
         end = tree.end_for(wanted)
         return None if end is None or end == tree.default_end else end
 
-    def _tree(self, link: str) -> tuple[ResolvedShare, BranchTree]:
-        """The share and the branch tree of its current version (blocking: a worker thread)."""
-        # The share, its content and its key from one statement: consistent together.
-        resolved: ResolvedShare = self.settings["convshare_service"].resolve(link, count_view=False)
-        tree = self.viewer_cache.trees.get_or_compute(
-            resolved.cache_key, lambda: BranchTree(viewer_copy(resolved.conversation))
-        )
-        return resolved, tree
-
     def _render(self, link: str, share_url: str, end: str | None = None) -> _Body:
-        """Load and render the page of the default path, or of the branch ending at
-        ``end`` (runs in a worker thread, on a cache miss only)."""
+        """Load and render the anonymous page of the default path, or of the branch ending
+        at ``end`` (runs in a worker thread, on a cache miss only)."""
         resolved, tree = self._tree(link)
         view = self.viewer_cache.views.get_or_compute((resolved.cache_key, end), lambda: tree.render(end))
         share = resolved.share
-        if share.mode == "snapshot":
-            updated = share.snapshot_at
-        else:
-            updated = resolved.conversation.updated_at or share.updated_at
+        updated = share.snapshot_at if share.mode == "snapshot" else (resolved.conversation.updated_at or share.updated_at)
         base = url_path_join(self.base_url, "convshare", "s", link)
-        html = self.get_template("page.html").render(
-            view=view,
-            share={
-                "mode": share.mode,
-                "created_iso": format_time_iso(share.created_at),
-                "created_human": format_time_human(share.created_at),
-                "updated_iso": format_time_iso(updated),
-                "updated_human": format_time_human(updated),
-                "expires_iso": format_time_iso(share.expires_at),
-                "expires_human": format_time_human(share.expires_at),
-            },
-            urls={
-                "page": base,
-                "files": base + "/files/",
-                "zip": base + "/files.zip",
-                "qr_svg": base + "/qr.svg",
-                "qr_png": base + "/qr.png",
-            },
-            exports=[
-                {
-                    "label": EXPORT_LABELS.get(name, name),
-                    "url": f"{base}/export.{name}",
-                    "extension": fmt.extension,
-                    "active_path_only": name in ACTIVE_PATH_EXPORTS,
-                }
-                for name, fmt in EXPORT_FORMATS.items()
-            ],
-            static=self.static_urls(),
-            share_url=share_url,
-        )
+        html = self.render_page(view, share, updated, _page_urls(base), share_url, None)
         return _body(html.encode("utf-8"), "text/html; charset=UTF-8")
 
 
@@ -971,6 +1163,305 @@ class StaticHandler(ViewerHandler):
         await self.get(name)
 
 
+# -- signed-in routes: the collaborate form, Save to my library, the grantee pages ------
+
+
+def grantee_url(app: Any, share: Share, request: Any = None) -> str:
+    """The absolute URL of a share's grantee page, ``{base}convshare/v/<share_id>``.
+
+    ``base`` is the one ``ConvShareApp.share_url`` builds links under (``public_url``, or
+    the request's scheme, host and base_url), so both URLs always agree.
+    """
+    link_url: str = app.share_url(share.link, request)
+    base = link_url[: len(link_url) - len(f"convshare/s/{share.link}")]
+    return f"{base}convshare/v/{quote(share.share_id, safe='')}"
+
+
+_FORM_ERRORS: dict[type[ConvShareError], tuple[str, str]] = {
+    TooLarge: ("Message too long", f"A message may have at most {MAX_MESSAGE_CHARS:,} characters."),
+}
+
+
+def _form_error(exc: ConvShareError, back_url: str | None) -> web.HTTPError:
+    """A core error of a form as the viewer's error page: 404 and 410 as for links (no
+    way back), anything else with the error's own message and a link back."""
+    if isinstance(exc, NotFound):
+        return web.HTTPError(404)
+    if isinstance(exc, Expired):
+        return web.HTTPError(410)
+    heading, message = ERROR_PAGES.get(exc.status, SERVER_ERROR_PAGE)
+    if type(exc) in _FORM_ERRORS:
+        heading, message = _FORM_ERRORS[type(exc)]
+    elif isinstance(exc, InvalidRequest) and exc.field == "text":
+        heading, message = "Empty message", "Write a message before sending it."
+    elif isinstance(exc, InvalidRequest) and exc.field == "parent_id":
+        heading, message = "Message not found", "The message you replied to is not in this conversation any more."
+    elif exc.message:
+        message = exc.message[:1].upper() + exc.message[1:] + ("" if exc.message.endswith(".") else ".")
+    return PageError(exc.status, heading, message, back_url)
+
+
+class SignedInHandler(ViewerHandler):
+    """Base of the viewer's authenticated routes (forms and the grantee pages).
+
+    jupyter-server's own ``prepare`` runs here (identity provider, host check, the XSRF
+    check of every POST, a login redirect for GET), and every method is
+    ``@web.authenticated``; the responses keep the viewer's headers and error pages.
+
+    The viewer's pages send no referrer (``Referrer-Policy: no-referrer``), so a browser
+    sends ``Origin: null`` with their forms: that origin passes the origin check only
+    with ``Sec-Fetch-Site: same-origin`` (or without that header, as a request without
+    ``Origin`` does in jupyter-server); the XSRF token is checked in every case.
+    """
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        """jupyter-server's authentication (not the public routes' lean ``prepare``)."""
+        await JupyterHandler.prepare(self)
+
+    def check_xsrf_cookie(self) -> None:
+        """jupyter-server's XSRF check (token-authenticated scripts are exempt)."""
+        return JupyterHandler.check_xsrf_cookie(self)
+
+    def check_origin(self, origin_to_satisfy_tornado: str = "") -> bool:
+        """jupyter-server's origin check, with ``Origin: null`` from this origin's own pages."""
+        if self.request.headers.get("Origin") == "null":
+            return self.request.headers.get("Sec-Fetch-Site", "same-origin") == "same-origin"
+        return bool(JupyterHandler.check_origin(self, origin_to_satisfy_tornado))
+
+    async def principal(self) -> Principal:
+        """The logged-in user (403 when the identity provider names nobody usable)."""
+        principal = await self.viewer_principal()
+        if principal is None:
+            raise web.HTTPError(403)
+        return principal
+
+    def form_text(self) -> str:
+        """The posted ``text`` field, line endings as ``\\n`` (browsers send ``\\r\\n``)."""
+        return self.get_body_argument("text", "").replace("\r\n", "\n")
+
+    async def post_message(self, principal: Principal, share_id: str, tree: BranchTree, base: str) -> None:
+        """Add the posted message (``ConvShareApp.add_collaborator_message``), then 303 to
+        the page of its branch (``?path=<new message id>``, at the form).
+
+        The parent must be a message the page shows (a visible message of ``tree``);
+        errors are the viewer's error pages with a link back to ``base``.
+        """
+        text = self.form_text()
+        parent_id = self.get_body_argument("parent_id", "") or None
+        if parent_id is not None and tree.end_for(parent_id) is None:
+            raise _form_error(InvalidRequest("no such message", field="parent_id"), base)
+        try:
+            if len(text) > MAX_MESSAGE_CHARS:
+                raise TooLarge("text: too long", field="text")
+            _share, message, _delivered = await self.convshare.add_collaborator_message(
+                principal, share_id, text, parent_id
+            )
+        except NotFound:
+            # The page was readable (its link, or a grant, was just checked): no grant to
+            # collaborate is a refusal, not a missing page.
+            raise _form_error(Forbidden("you may read this conversation but not add messages to it"), base) from None
+        except ConvShareError as exc:
+            raise _form_error(exc, base) from None
+        self.redirect(f"{base}?path={quote(message.id, safe='')}#reply", status=303)
+
+
+class MessageFormHandler(SignedInHandler):
+    """``POST {base_url}convshare/s/<link>/messages``: the collaborate form of a link's page.
+
+    Form fields ``text`` (Markdown), ``parent_id`` and ``_xsrf``. For a logged-in user
+    with ``collaborate`` (or ``manage``) access; 403 page for view-only grantees and
+    link holders without a grant, 409 on a snapshot, 404/410 as the link.
+    """
+
+    SUPPORTED_METHODS = ("POST",)  # type: ignore[assignment]
+
+    @web.authenticated
+    async def post(self, link: str) -> None:
+        """Add the message and redirect to its branch."""
+        principal = await self.principal()
+        share, cache_key = await self.check(link)
+        tree = self.viewer_cache.trees.get(cache_key)
+        if tree is None:
+            with _http_errors():
+                tree = await self.viewer_cache.tree(cache_key, lambda: self._tree(link)[1])
+        base = url_path_join(self.base_url, "convshare", "s", link)
+        await self.post_message(principal, share.share_id, tree, base)
+
+
+class SaveHandler(SignedInHandler):
+    """``POST {base_url}convshare/s/<link>/save``: *Save to my library* (form field
+    ``_xsrf``, optional ``path``), then 303 back to the page with a note.
+
+    Calls ``ConvShareApp.library.save_local(principal, link)``; a server without a
+    library answers the 501 page.
+    """
+
+    SUPPORTED_METHODS = ("POST",)  # type: ignore[assignment]
+
+    @web.authenticated
+    async def post(self, link: str) -> None:
+        """Save the link's conversation into the user's library."""
+        principal = await self.principal()
+        share, _key = await self.check(link)
+        base = url_path_join(self.base_url, "convshare", "s", link)
+        library = getattr(self.convshare, "library", None)
+        if library is None:
+            raise PageError(501, "Not available", "This server has no library to save conversations in yet.", base)
+        try:
+            saved = await asyncio.to_thread(library.save_local, principal, link)
+            if asyncio.iscoroutine(saved):
+                saved = await saved
+        except ConvShareError as exc:
+            raise _form_error(exc, base) from None
+        path = self.get_body_argument("path", "")
+        query = f"?path={quote(path, safe='')}&saved=1" if path and len(path) <= MAX_PATH_ID_CHARS else "?saved=1"
+        self.redirect(base + query, status=303)
+
+
+class GranteeHandler(SignedInHandler):
+    """Base of ``{base_url}convshare/v/<share_id>...``: a share read through a grant (or
+    as its owner or an admin), whether its link is on or off.
+
+    Access comes from ``service.access_to`` on every request: ``view``, ``collaborate``
+    or ``manage`` may read; anyone else gets the 404 page, a grantee of an expired share
+    the 410 page. A live file-backed conversation is re-synced as on the link route.
+    """
+
+    async def grantee_share(self, share_id: str) -> tuple[Principal, Share, str, str]:
+        """``(principal, share, access, content key)``; the key changes with the share's
+        settings and its conversation's version (or snapshot), like a link's cache key."""
+        principal = await self.principal()
+        service = self.settings["convshare_service"]
+        with _http_errors():
+            share, access = await asyncio.to_thread(service.access_to, principal, share_id)
+        app = self.convshare
+        if share.mode == "live" and app._live_check_due(share.conversation_id):
+            await app._resync(share.owner, share.conversation_id)
+
+        def content_key() -> str:
+            fresh, _ = service.access_to(principal, share_id)
+            if fresh.mode == "snapshot":
+                return f"grantee:snapshot:{fresh.share_id}:{fresh.snapshot_at}:{fresh.updated_at}"
+            info = service.get_conversation_info(fresh.owner, fresh.conversation_id)
+            return f"grantee:live:{fresh.share_id}:{info.created_at}:{info.version}:{fresh.updated_at}"
+
+        with _http_errors():
+            key = await asyncio.to_thread(content_key)
+        return principal, share, access, key
+
+    def _read(self, principal: Principal, share_id: str) -> Conversation:
+        """The conversation the share shows now (blocking: a worker thread)."""
+        _share, _access, conversation = self.settings["convshare_service"].read_shared(principal, share_id)
+        return conversation  # type: ignore[no-any-return]
+
+    async def shared(self, link: str) -> tuple[Share, Conversation]:
+        """The share and its conversation (``link`` is the share id on these routes)."""
+        principal, share, _access, key = await self.grantee_share(link)
+        conversation = self.viewer_cache.conversations.get(key)
+        if conversation is None:
+            with _http_errors():
+                conversation = await asyncio.to_thread(self._read, principal, link)
+            self.viewer_cache.conversations.put(key, conversation)
+        return share, conversation
+
+    async def grantee_tree(self, share_id: str) -> tuple[Principal, Share, str, str, BranchTree]:
+        """``grantee_share`` and the share's :class:`BranchTree` (cached per content key)."""
+        principal, share, access, key = await self.grantee_share(share_id)
+        tree = self.viewer_cache.trees.get(key)
+        if tree is None:
+            with _http_errors():
+                tree = await self.viewer_cache.tree(key, lambda: BranchTree(viewer_copy(self._read(principal, share_id))))
+        return principal, share, access, key, tree
+
+    def grantee_base(self, share_id: str) -> str:
+        """The grantee page's URL under the server's base_url."""
+        return url_path_join(self.base_url, "convshare", "v", quote(share_id, safe=""))
+
+
+class GranteePageHandler(GranteeHandler):
+    """``GET {base_url}convshare/v/<share_id>``: the page of a share for its grantees (no
+    QR code: this URL works only for users with access). Branches (``?path=``) and the
+    collaborate form work as on the link's page."""
+
+    @web.authenticated
+    async def get(self, share_id: str) -> None:
+        """The page."""
+        await self._page(share_id)
+
+    @web.authenticated
+    async def head(self, share_id: str) -> None:
+        """The page's headers."""
+        await self._page(share_id)
+
+    async def _page(self, share_id: str) -> None:
+        principal, share, access, key, tree = await self.grantee_tree(share_id)
+        wanted = self.query_value("path")
+        end = tree.end_for(wanted) if wanted else None
+        if end == tree.default_end:
+            end = None
+        view = await asyncio.to_thread(self.viewer_cache.views.get_or_compute, (key, end), lambda: tree.render(end))
+        base = self.grantee_base(share_id)
+        reader = self.reader_context(principal, view, share, access, base, can_save=False)
+        updated = share.snapshot_at if share.mode == "snapshot" else (tree.conversation.updated_at or share.updated_at)
+        html = await asyncio.to_thread(self.render_page, view, share, updated, _page_urls(base, qr=False), "", reader)
+        self.write_body(_fresh_body(html))
+
+
+class GranteeMessageFormHandler(GranteeHandler):
+    """``POST {base_url}convshare/v/<share_id>/messages``: the collaborate form of the
+    grantee page (as :class:`MessageFormHandler`)."""
+
+    SUPPORTED_METHODS = ("POST",)  # type: ignore[assignment]
+
+    @web.authenticated
+    async def post(self, share_id: str) -> None:
+        """Add the message and redirect to its branch."""
+        principal, share, _access, _key, tree = await self.grantee_tree(share_id)
+        await self.post_message(principal, share.share_id, tree, self.grantee_base(share_id))
+
+
+class GranteeFileHandler(GranteeHandler, FileHandler):
+    """``GET {base_url}convshare/v/<share_id>/files/<attachment id>`` (as :class:`FileHandler`)."""
+
+    @web.authenticated
+    async def get(self, share_id: str, attachment_id: str) -> None:  # type: ignore[override]
+        """Stream the attachment's bytes."""
+        await self._file(share_id, attachment_id, include_body=True)
+
+    @web.authenticated
+    async def head(self, share_id: str, attachment_id: str) -> None:  # type: ignore[override]
+        """The attachment's headers."""
+        await self._file(share_id, attachment_id, include_body=False)
+
+
+class GranteeZipHandler(GranteeHandler, ZipHandler):
+    """``GET {base_url}convshare/v/<share_id>/files.zip`` (as :class:`ZipHandler`)."""
+
+    @web.authenticated
+    async def get(self, share_id: str) -> None:  # type: ignore[override]
+        """Stream the ZIP."""
+        await self._zip(share_id, include_body=True)
+
+    @web.authenticated
+    async def head(self, share_id: str) -> None:  # type: ignore[override]
+        """The ZIP's headers."""
+        await self._zip(share_id, include_body=False)
+
+
+class GranteeExportHandler(GranteeHandler, ExportHandler):
+    """``GET {base_url}convshare/v/<share_id>/export.<json|csv|parquet|md>`` (as :class:`ExportHandler`)."""
+
+    @web.authenticated
+    async def get(self, share_id: str, fmt: str) -> None:  # type: ignore[override]
+        """The export as a download."""
+        await self._export(share_id, fmt, include_body=True)
+
+    @web.authenticated
+    async def head(self, share_id: str, fmt: str) -> None:  # type: ignore[override]
+        """The export's headers."""
+        await self._export(share_id, fmt, include_body=False)
+
+
 class NotFoundHandler(ViewerHandler):
     """Anything else under ``convshare/s/`` or ``convshare/static/``: the 404 page with the
     viewer's headers (a malformed link looks like any unknown link)."""
@@ -986,8 +1477,18 @@ class NotFoundHandler(ViewerHandler):
         raise web.HTTPError(404)
 
 
+SHARE_ID_PATTERN = r"([^/]+)"
+"""A share id in a grantee route (any id; unknown ones get the 404 page)."""
+
 default_handlers: list[tuple[str, type[ViewerHandler]]] = [
     (rf"convshare/s/{LINK_PATTERN}", PageHandler),
+    (rf"convshare/s/{LINK_PATTERN}/messages", MessageFormHandler),
+    (rf"convshare/s/{LINK_PATTERN}/save", SaveHandler),
+    (rf"convshare/v/{SHARE_ID_PATTERN}", GranteePageHandler),
+    (rf"convshare/v/{SHARE_ID_PATTERN}/messages", GranteeMessageFormHandler),
+    (rf"convshare/v/{SHARE_ID_PATTERN}/files/([^/]+)", GranteeFileHandler),
+    (rf"convshare/v/{SHARE_ID_PATTERN}/files\.zip", GranteeZipHandler),
+    (rf"convshare/v/{SHARE_ID_PATTERN}/export\.(json|csv|parquet|md)", GranteeExportHandler),
     (rf"convshare/s/{LINK_PATTERN}/files/([^/]+)", FileHandler),
     (rf"convshare/s/{LINK_PATTERN}/files\.zip", ZipHandler),
     (rf"convshare/s/{LINK_PATTERN}/export\.(json|csv|parquet|md)", ExportHandler),
@@ -995,5 +1496,6 @@ default_handlers: list[tuple[str, type[ViewerHandler]]] = [
     (r"convshare/static/([A-Za-z0-9_-]+\.(?:css|js))", StaticHandler),
     (r"convshare/s/.*", NotFoundHandler),
     (r"convshare/static/.*", NotFoundHandler),
+    (r"convshare/v/.*", NotFoundHandler),
 ]
 """The viewer's routes, relative to the server's base_url (contract 5)."""
