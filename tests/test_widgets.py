@@ -277,6 +277,63 @@ async def test_link_and_reshare_checkboxes_follow_what_the_server_reports(client
     assert dialog.allow_reshare.disabled == (share.allow_reshare is None)
 
 
+async def chat_dialog(client, jp_root_dir) -> ShareDialog:
+    """A dialog that shared ``lab.chat`` (a two-message jupyterlab-chat file) as a live link."""
+    from .server_helpers import two_message_chat, write_chat
+
+    path = write_chat(jp_root_dir, "lab.chat", two_message_chat())
+    dialog = await run(ShareDialog, str(path), client=client)
+    await run(dialog.create_button.click)
+    assert dialog.share is not None and not dialog.status.is_error, dialog.status.text
+    return dialog
+
+
+async def test_chat_posting_is_disabled_with_the_reason_when_the_server_does_not_allow_it(client, jp_root_dir):
+    # Given a server that does not allow chat posting (the default), When a .chat file is shared
+    dialog = await chat_dialog(client, jp_root_dir)
+    # Then the checkbox is disabled, the note names the admin setting and warns about credentials
+    assert dialog.chat_posting.disabled
+    assert "allow_chat_posting" in dialog.chat_posting_note.value
+    assert "your credentials and tools" in dialog.chat_posting_note.value
+
+
+async def test_the_owner_turns_chat_posting_on_and_off_with_the_checkbox(client, jp_root_dir, convshare_app, service, owner):
+    # Given a server that allows chat posting and a live share of a .chat file
+    convshare_app.allow_chat_posting = True
+    dialog = await chat_dialog(client, jp_root_dir)
+    assert not dialog.chat_posting.disabled and dialog.chat_posting.value is False
+    assert "your credentials and tools" in dialog.chat_posting_note.value
+    # When the owner ticks it and clicks Update
+    dialog.chat_posting.value = True
+    await run(dialog.create_button.click)
+    # Then the share has chat posting on; unticking and Update turns it off again
+    assert not dialog.status.is_error, dialog.status.text
+    [share] = stored(service, owner)
+    assert share.chat_posting is True
+    dialog.chat_posting.value = False
+    await run(dialog.create_button.click)
+    [share] = stored(service, owner)
+    assert share.chat_posting is False
+
+
+async def test_chat_posting_is_not_offered_for_a_message_list_or_a_snapshot(client, jp_root_dir, convshare_app):
+    convshare_app.allow_chat_posting = True
+    listed = await run(ShareDialog, MESSAGES, client=client)
+    await run(listed.create_button.click)
+    assert listed.chat_posting.disabled and ".chat" in listed.chat_posting_note.value
+    dialog = await chat_dialog(client, jp_root_dir)
+    dialog.mode.value = "snapshot"
+    await run(dialog.create_button.click)
+    assert dialog.chat_posting.disabled and "live share" in dialog.chat_posting_note.value
+
+
+def test_the_chat_posting_note_is_fixed_text_never_markup_from_the_source():
+    # Given a hostile file name, Then the note shows only the dialog's own (escaped) text
+    dialog = ShareDialog("<img src=x onerror=alert(1)>.chat", client=None)
+    assert "<img" not in dialog.chat_posting_note.value
+    assert dialog.chat_posting.disabled and "Create the link first" in dialog.chat_posting_note.value
+
+
 # -- SharesManager ----------------------------------------------------------------------------
 
 

@@ -418,7 +418,7 @@ class InfoHandler(_Base):
     async def get(self) -> None:
         """``{"version", "owner", "root_dir", "default_expires", "expiry_presets",
         "allow_never_expires", "modes", "export_formats", "max_attachment_bytes",
-        "max_import_bytes", "public_url"}``.
+        "max_import_bytes", "public_url", "allow_chat_posting"}``.
 
         ``version`` is the jupyter-convshare version; ``root_dir`` the absolute path of the
         server's contents root (where the paths of ``{"path": ...}`` shares start), so a
@@ -440,6 +440,7 @@ class InfoHandler(_Base):
                 "max_attachment_bytes": app.max_attachment_bytes,
                 "max_import_bytes": app.max_import_bytes,
                 "public_url": app.public_url,
+                "allow_chat_posting": app.allow_chat_posting,
             }
         )
 
@@ -600,7 +601,10 @@ class ShareHandler(_Base):
     @authorized
     async def patch(self, share_id: str) -> None:
         """Body ``{"expires"?, "mode"?, "link_enabled"?, "allow_reshare"?, "single_use"?, "chat_posting"?}``;
-        the link does not change. Answers the share JSON."""
+        the link does not change. Answers the share JSON. ``"chat_posting": true`` answers
+        403 (``field="chat_posting"``) when the server does not allow it
+        (``ConvShareApp.allow_chat_posting``) and 409 unless the share is a live share of a
+        ``.chat`` file."""
         body = self.json_body()
         _check_keys(body, {"expires", "mode", "link_enabled", "allow_reshare", "single_use", "chat_posting"})
         expires = _expires_value(body, UNSET)
@@ -612,6 +616,9 @@ class ShareHandler(_Base):
             for key in ("link_enabled", "allow_reshare", "single_use", "chat_posting")
             if key in body
         }
+        if flags.get("chat_posting"):
+            # personas act with the owner's credentials: the admin's switch, and only where it can work
+            await self.convshare.check_chat_posting(self.principal, share_id, mode)
         share = await self.run_counted(
             self.service.update_share, self.principal, share_id, expires=expires, mode=mode, **flags
         )
@@ -839,8 +846,9 @@ class ShareMessagesHandler(_Base):
         body = self.json_body(max_bytes=_MESSAGE_BODY_BYTES)
         _check_keys(body, {"text", "parent_id"})
         parent_id = _optional_str(body, "parent_id")
+        text: Any = body.get("text")  # checked by the service (400 naming "text")
         share, message, delivered = await self.convshare.add_collaborator_message(
-            self.principal, share_id, body.get("text"), parent_id
+            self.principal, share_id, text, parent_id
         )
         self.write_json(
             {

@@ -33,10 +33,18 @@ from traitlets.config import LoggingConfigurable
 
 from .._version import __version__
 from ..core.access import Principal
-from ..core.errors import ConvShareError, InvalidRequest
+from ..core.errors import Conflict, ConvShareError, Forbidden, InvalidRequest
 from ..core.model import Message
-from ..core.shares import EXPIRY_PRESETS, ResolvedShare, Share, ShareService, ViewCounter
-from . import sources
+from ..core.shares import (
+    EXPIRY_PRESETS,
+    MAX_MESSAGE_CHARS,
+    UNSET,
+    ResolvedShare,
+    Share,
+    ShareService,
+    ViewCounter,
+)
+from . import live_chat, sources
 from .base import link_redacting_log_function
 
 try:  # jupyter-server's request-duration metric (absent in some versions)
@@ -616,10 +624,18 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         """Add a collaborator's message to a shared conversation (the REST API and the
         viewer's form both call this).
 
-        Access is checked first (``service.access_to``), with the errors of
-        ``ShareService.add_collaborator_message``. The message is stored with the share
-        (in a worker thread); the ``bool`` says whether it was also delivered into the
-        live chat document of a ``.chat`` source.
+        Access is checked first (``service.access_to``). When every condition holds, the
+        message goes into the live chat document of the conversation's ``.chat`` source
+        (:func:`.live_chat.post_to_live_chat`, where a Jupyter AI persona answers it) and
+        is stored with the share under the id the chat gave it, so the viewer shows it at
+        once and the next re-sync of the file merges with it. The conditions: the server
+        allows it (``allow_chat_posting``), the share's owner turned ``chat_posting`` on, the
+        share is live, its conversation is a ``.chat`` file of this server, real-time
+        collaboration runs here, and the message continues the chat (it replies to the
+        chat's last message: a reply to an earlier one is a branch, which a flat
+        jupyterlab-chat document cannot hold). Otherwise the message is stored with the
+        share only, as ``ShareService.add_collaborator_message`` does. Store calls run in
+        worker threads.
 
         Args:
             principal: the request's principal (:meth:`principal_for`).
@@ -628,16 +644,104 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
             parent_id: the message to reply to (default: the active leaf).
 
         Returns:
-            ``(share, message, delivered_to_chat)``.
+            ``(share, message, delivered_to_chat)``; ``delivered_to_chat`` is ``True`` when
+            the message went into the chat document.
 
         Raises:
-            NotFound, Expired, Forbidden, Conflict, InvalidRequest: as
-            ``ShareService.add_collaborator_message``.
+            NotFound, Expired, Forbidden, Conflict, InvalidRequest, TooLarge: as
+            ``ShareService.add_collaborator_message`` (nothing is posted to the chat then).
         """
+        share, decision = await asyncio.to_thread(self.service.access_to, principal, share_id)
+        delivered: tuple[str, str] | None = None
+        path = await self._chat_posting_path(principal, share, decision, text)
+        if path is not None:
+            delivered = await self._post_to_chat(principal, share, path, text, parent_id)
+        if delivered is None:
+            share, message = await asyncio.to_thread(
+                self.service.add_collaborator_message, principal, share_id, text, parent_id
+            )
+            return share, message, False
+        message_id, after_id = delivered
         share, message = await asyncio.to_thread(
-            self.service.add_collaborator_message, principal, share_id, text, parent_id
+            self.service.add_collaborator_message, principal, share_id, text, after_id, message_id=message_id
         )
-        return share, message, False
+        return share, message, True
+
+    async def _chat_posting_path(self, principal: Principal, share: Share, decision: str, text: Any) -> str | None:
+        """The ``.chat`` path a collaborator's message may be posted to, or ``None``
+        (store only: the switches are off, the share is not live, the conversation is no
+        ``.chat`` file, the caller may not add messages, or the text would be refused)."""
+        if not (self.allow_chat_posting and share.chat_posting and share.mode == "live"):
+            return None
+        if decision not in ("manage", "collaborate") or not principal.authenticated or not principal.name:
+            return None
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_MESSAGE_CHARS:
+            return None
+        info = await asyncio.to_thread(self.service.get_conversation_info, share.owner, share.conversation_id)
+        if not info.source_path or not info.source_path.endswith(live_chat.CHAT_SUFFIX):
+            return None
+        return info.source_path
+
+    async def _post_to_chat(
+        self, principal: Principal, share: Share, path: str, text: str, parent_id: str | None
+    ) -> tuple[str, str] | None:
+        """Post into the chat document when the message continues it: ``(message_id,
+        id of the chat message it follows)``, or ``None`` (a branch, or no live chat here:
+        the reason is logged)."""
+        # Bring the store up to date with the file first, so the message the collaborator
+        # sees as the last one is the chat's last one when nobody changed the chat since.
+        self.reset_live_check(share.conversation_id)
+        await self._resync(share.owner, share.conversation_id)
+        _, _, conversation = await asyncio.to_thread(self.service.read_shared, principal, share.share_id)
+        parent = parent_id if parent_id is not None else conversation.active_leaf_id
+        if parent is None or parent not in conversation.messages:
+            return None
+        if self.serverapp is None:
+            return None
+        try:
+            posted = await live_chat.post_to_live_chat(
+                self.serverapp.web_app.settings, path, live_chat.RemoteSender(principal.name), text, reply_to=parent
+            )
+        except live_chat.LiveChatUnavailable as exc:
+            self.log.info("convshare: message for share %s stored only: %s", share.share_id, exc)
+            return None
+        return posted, parent
+
+    async def check_chat_posting(self, principal: Principal, share_id: str, mode: Any) -> None:
+        """Refuse turning a share's ``chat_posting`` on when it cannot apply (PATCH).
+
+        Only the share's managers are checked here (anyone else gets the usual answer of
+        ``ShareService.update_share``).
+
+        Args:
+            principal: the request's principal.
+            share_id: the share.
+            mode: the mode the share will have (``"live"``/``"snapshot"``), or ``UNSET``.
+
+        Raises:
+            Forbidden: (403, ``field="chat_posting"``) the server does not allow it
+                (``ConvShareApp.allow_chat_posting``).
+            Conflict: (409, ``field="chat_posting"``) the share is a snapshot, or its
+                conversation is not a jupyterlab-chat ``.chat`` file of this server.
+            NotFound, Expired: as ``ShareService.access_to``.
+        """
+        share, decision = await asyncio.to_thread(self.service.access_to, principal, share_id)
+        if decision != "manage":
+            return
+        if not self.allow_chat_posting:
+            raise Forbidden(
+                "chat_posting: this server does not let collaborators' messages reach AI personas "
+                "(an admin can allow it with ConvShareApp.allow_chat_posting)",
+                field="chat_posting",
+            )
+        if (share.mode if mode is UNSET else mode) != "live":
+            raise Conflict("chat_posting: only a live share can post into its chat", field="chat_posting")
+        info = await asyncio.to_thread(self.service.get_conversation_info, share.owner, share.conversation_id)
+        if not info.source_path or not info.source_path.endswith(live_chat.CHAT_SUFFIX):
+            raise Conflict(
+                "chat_posting: only a share of a jupyterlab-chat .chat file on this server can post into its chat",
+                field="chat_posting",
+            )
 
     def check_expires(self, expires: Any, *, field: str = "expires") -> Any:
         """Apply the server's expiry policy to a requested expiry.
