@@ -102,8 +102,8 @@ def collaborate(browser: Any, url: str, login_url: str) -> dict[str, Any]:
     page.locator("#m3 a.branch-next").click()
     page.wait_for_function("() => document.querySelector('#m3 .branch-pos').textContent.trim() === '2 / 2'")
     result["switched_again"] = page.locator("ol.messages").inner_text()
-    # The same page on a phone, with the form
-    phone = browser.new_context(**PHONE, storage_state=ctx.storage_state())
+    # The same page on a phone (dark), with the form
+    phone = browser.new_context(**PHONE, color_scheme="dark", storage_state=ctx.storage_state())
     small = phone.new_page()
     small.goto(url + "?reply=a1#reply", wait_until="load")
     result["phone_overflow"] = small.evaluate(

@@ -511,19 +511,36 @@ async def test_the_owners_account_stays_hidden_from_link_holders(shared, browser
 
 
 async def test_save_to_my_library(shared, browser, page_url, convshare_app):
+    # Given a group viewer on a branch page of the link
     share = shared()
-    b, response = await browser("student1", page_url(share, "?path=a2"))
+    b, response = await browser("student1", page_url(share, "?path=q2"))
     form = page(response).form("/save")
     assert form["action"] == page_url(share, "/save")
+    # When she presses Save to my library
     saved = await b.fetch(form["action"], method="POST", form=form["fields"])
-    assert_viewer_headers(saved)
-    if getattr(convshare_app, "library", None) is None:
-        # the library is not on this server yet: a clear page, not a traceback
-        assert saved.code == 501 and b"no library" in saved.body
-        return
+    # Then the conversation is in her library, and she is back on the page with a note
     assert saved.code == 303 and saved.headers["Location"] == page_url(share, "?saved=1")
+    assert_viewer_headers(saved)
+    items = convshare_app.library.list("student1")
+    assert [(item.share_id, item.item_id.startswith("grant-")) for item in items] == [(share.share_id, False)]
     back = await b.fetch(saved.headers["Location"])
     assert "Saved to your library." in back.body.decode()
+    # and saving again is not an error
+    again = await b.fetch(form["action"], method="POST", form=form["fields"])
+    assert again.code == 303
+
+
+async def test_save_keeps_the_branch_shown(shared, browser, page_url, service):
+    share = shared()
+    b, response = await browser("carol", page_url(share))
+    form = page(await b.fetch(page_url(share, "?reply=a1"))).form("/messages")
+    await post_reply(b, form, "BRANCH-TEXT")
+    # the new branch is the active one: the old one is ?path=a2
+    response = await b.fetch(page_url(share, "?path=a2"))
+    save = page(response).form("/save")
+    assert save["fields"]["path"] == "a2"
+    saved = await b.fetch(save["action"], method="POST", form=save["fields"])
+    assert saved.headers["Location"] == page_url(share, "?path=a2&saved=1")
 
 
 async def test_save_without_the_xsrf_token_is_refused(shared, browser, page_url):

@@ -1290,10 +1290,12 @@ class MessageFormHandler(SignedInHandler):
 
 class SaveHandler(SignedInHandler):
     """``POST {base_url}convshare/s/<link>/save``: *Save to my library* (form field
-    ``_xsrf``, optional ``path``), then 303 back to the page with a note.
+    ``_xsrf``, optional ``path``), then 303 back to the page (``?saved=1``, which shows
+    a note to the logged-in reader).
 
-    Calls ``ConvShareApp.library.save_local(principal, link)``; a server without a
-    library answers the 501 page.
+    Calls ``ConvShareApp.library.save_local(principal, link)`` in a worker thread (saving
+    again is not an error: the item is already there). Errors are the viewer's pages:
+    404/410 as the link, 400 for the owner's own share.
     """
 
     SUPPORTED_METHODS = ("POST",)  # type: ignore[assignment]
@@ -1304,13 +1306,8 @@ class SaveHandler(SignedInHandler):
         principal = await self.principal()
         share, _key = await self.check(link)
         base = url_path_join(self.base_url, "convshare", "s", link)
-        library = getattr(self.convshare, "library", None)
-        if library is None:
-            raise PageError(501, "Not available", "This server has no library to save conversations in yet.", base)
         try:
-            saved = await asyncio.to_thread(library.save_local, principal, link)
-            if asyncio.iscoroutine(saved):
-                saved = await saved
+            await asyncio.to_thread(self.convshare.library.save_local, principal, link)
         except ConvShareError as exc:
             raise _form_error(exc, base) from None
         path = self.get_body_argument("path", "")
