@@ -81,13 +81,14 @@ def collaborate(browser: Any, url: str, login_url: str) -> dict[str, Any]:
         page.locator("#m2 a.reply-link").click()
     result["reply_form_inside_m2"] = page.locator("#m2 #reply textarea").count()
     page.screenshot(path=str(ARTIFACTS / "collaborate-2-reply-form.png"), full_page=True)
-    page.fill("#reply textarea", "What about **algae**? BRANCH-TEXT")
+    page.fill("#reply textarea", "What about **algae**? BRANCH-TEXT <img src=x onerror=window.__pwned=1><script>window.__pwned=1</script>")
     with page.expect_navigation(wait_until="load"):
         page.click("#reply button[type=submit]")
     result["after_post_url"] = page.url
     result["after_post"] = page.locator("ol.messages").inner_text()
     result["positions"] = [t.strip() for t in page.locator(".branch-pos").all_inner_texts()]
     result["m3_author"] = page.locator("#m3 .author").inner_text()
+    result["pwned"] = page.evaluate("() => window.__pwned")
     page.screenshot(path=str(ARTIFACTS / "collaborate-3-new-branch.png"), full_page=True)
     # Switches back to the first branch with the script: no reload, the form follows
     page.evaluate("() => { window.__marker = 'kept'; }")
@@ -98,6 +99,7 @@ def collaborate(browser: Any, url: str, login_url: str) -> dict[str, Any]:
     result["marker"] = page.evaluate("() => window.__marker")
     result["documents_during_switch"] = documents[documents_before:]
     result["parent_after_switch"] = page.locator("#reply input[name=parent_id]").get_attribute("value")
+    result["save_path_after_switch"] = page.locator("form.save-form input[name=path]").get_attribute("value")
     page.screenshot(path=str(ARTIFACTS / "collaborate-4-switched-back.png"), full_page=True)
     page.locator("#m3 a.branch-next").click()
     page.wait_for_function("() => document.querySelector('#m3 .branch-pos').textContent.trim() === '2 / 2'")
@@ -153,10 +155,11 @@ async def test_a_collaborator_replies_on_an_earlier_message_and_an_anonymous_rea
     assert result["after_post_url"] == f"{link_url}?path={new_id}#reply"
     assert "BRANCH-TEXT" in result["after_post"] and "Q2-TEXT" not in result["after_post"]
     assert result["positions"] == ["2 / 2"] and result["m3_author"].startswith("carol")
+    assert result["pwned"] is None and "<script>window.__pwned=1</script>" in result["after_post"]  # shown as text
     # and ‹ switches to the first branch in place (no document load), with the form following it
     assert "Q2-TEXT" in result["switched"] and "A2-TEXT" in result["switched"] and "BRANCH-TEXT" not in result["switched"]
     assert result["marker"] == "kept" and result["documents_during_switch"] == []
-    assert result["parent_after_switch"] == "a2"
+    assert result["parent_after_switch"] == "a2" and result["save_path_after_switch"] == "a2"
     assert "BRANCH-TEXT" in result["switched_again"]
     assert result["phone_overflow"] == 0
     assert no_csp_trouble(result["console"]) == []

@@ -4,7 +4,8 @@
 // - the branch switcher (‹ 2 / 3 ›) swaps the messages in place: it fetches the branch's
 //   page from this same origin, takes its <main> (DOMParser: nothing in it runs) and keeps
 //   the URL in the address bar (history), instead of a full reload. The arrows are plain
-//   links, so without this script they navigate to the same pages.
+//   links, so without this script they navigate to the same pages. The collaborate form
+//   is inside <main>, so it follows the branch shown.
 (function () {
   "use strict";
   var fmt = null;
@@ -62,6 +63,13 @@
     var here = document.getElementById("message-count");
     if (count && here) {
       here.textContent = count.textContent;
+    }
+    // "Save to my library" (logged-in readers) returns to the branch shown: take its form
+    // from the new page too (inert markup: a form and hidden inputs).
+    var save = doc.querySelector("form.save-form");
+    var saveHere = document.querySelector("form.save-form");
+    if (save && saveHere) {
+      saveHere.replaceWith(document.importNode(save, true));
     }
     localTimes(main);
     return true;
