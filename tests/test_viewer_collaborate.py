@@ -655,3 +655,81 @@ async def test_shared_with_me_links_to_the_grantee_page_while_the_link_is_off(sh
     # and that URL opens for the grantee
     response = await AsyncHTTPClient().fetch(listed[0]["url"], headers=as_user("student1"), raise_error=False)
     assert response.code == 200 and b"A2-TEXT" in response.body
+
+
+# -- the signed-in viewer routes: every route x actor x share state -------------------------
+
+MATRIX_ACTORS = {
+    "anonymous": None, "owner": OWNER, "admin": "admin", "group viewer": "student1",
+    "group collaborator": "carol", "non-member": "dave",
+}
+MATRIX_STATES = ("active", "expired", "revoked", "link off")
+FORM_ROUTES = [
+    ("GET", "convshare/v/{share_id}"),
+    ("GET", "convshare/v/{share_id}/export.json"),
+    ("POST", "convshare/v/{share_id}/messages"),
+    ("POST", "convshare/s/{link}/messages"),
+    ("POST", "convshare/s/{link}/save"),
+]
+
+
+def matrix_expected(method: str, path: str, actor: str, state: str) -> int:
+    """The status each actor gets (token-authenticated requests: no XSRF token needed)."""
+    if actor == "anonymous":
+        return 302 if method == "GET" else 403  # GET: the login page; POST: refused
+    manager = actor in ("owner", "admin")
+    posting = path.endswith("/messages")
+    if path.startswith("convshare/v/"):
+        if state == "revoked" or actor == "non-member":
+            return 404
+        if state == "expired" and not manager:
+            return 410  # the owner and admins still manage an expired share
+        if posting and actor == "group viewer":
+            return 403
+        return 303 if posting else 200
+    # the link's own routes: the link is checked first
+    if state != "active":
+        return 410 if state == "expired" else 404
+    if posting:
+        return 303 if actor in ("owner", "admin", "group collaborator") else 403
+    return 400 if actor == "owner" else 303  # the owner's own share is not saved to a library
+
+
+async def make_matrix_case(service, number: int, state: str) -> dict[str, str]:
+    cid = f"matrix-{number}"
+    service.save_conversation(OWNER, lesson(cid))
+    real_clock = service.clock
+    if state == "expired":
+        service.clock = lambda: real_clock() - timedelta(hours=2)
+    try:
+        share, _ = service.create_share(OWNER, cid, expires="1h" if state == "expired" else "30d")
+    finally:
+        service.clock = real_clock
+    service.add_grant(OWNER, share.share_id, "group", "team", "collaborate")
+    service.add_grant(OWNER, share.share_id, "group", "class-2026", "view")
+    if state == "revoked":
+        service.revoke(OWNER, share.share_id)
+    elif state == "link off":
+        service.update_share(OWNER, share.share_id, link_enabled=False)
+    return {"share_id": share.share_id, "link": share.link}
+
+
+async def test_every_signed_in_route_answers_every_actor_in_every_state(root, jp_base_url, service):
+    wrong: list[str] = []
+    cases = [(r, a, s) for r in FORM_ROUTES for a in MATRIX_ACTORS for s in MATRIX_STATES]
+    for number, ((method, path), actor, state) in enumerate(cases):
+        ids = await make_matrix_case(service, number, state)
+        response = await AsyncHTTPClient().fetch(
+            f"{root}{jp_base_url}{path.format(**ids)}", method=method, headers=as_user(MATRIX_ACTORS[actor]),
+            body=urlencode({"text": "a reply", "parent_id": "a2"}) if method == "POST" else None,
+            raise_error=False, follow_redirects=False,
+        )
+        want = matrix_expected(method, path, actor, state)
+        if response.code != want:
+            wrong.append(f"{method} {path} as {actor}, {state}: {response.code} (expected {want})")
+        # every answer, the login redirect and the error pages included, has the viewer's headers
+        missing = [h for h, v in EXPECTED_HEADERS.items() if response.headers.get(h) != v]
+        csp = response.headers.get("Content-Security-Policy", "")
+        if missing or not ("frame-ancestors 'none'" in csp or csp == "sandbox"):
+            wrong.append(f"{method} {path} as {actor}, {state}: headers {missing} {csp!r}")
+    assert not wrong, f"{len(wrong)} of {len(cases)} cases wrong:\n" + "\n".join(wrong)
