@@ -49,7 +49,19 @@ def ydoc_config() -> dict[str, Any]:
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config, jp_root_dir, allow_posting, ydoc_config):
+def default_persona() -> str | None:
+    """``PersonaManager.default_persona_id`` of the test server (``None``: not set)."""
+    return None
+
+
+@pytest.fixture
+def owner_metadata() -> dict[str, Any]:
+    """The metadata of the owner's message in ``chats/lab.chat`` (parametrize to change)."""
+    return {"to_persona": SHOUT}
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config, jp_root_dir, allow_posting, ydoc_config, default_persona):
     """test_grants' multi-user server plus real-time collaboration, jupyterlab-chat and
     the jupyter-ai persona manager; saves and re-syncs without delays."""
     config = dict(jp_server_config)
@@ -74,6 +86,8 @@ def jp_server_config(jp_server_config, jp_root_dir, allow_posting, ydoc_config):
         "live_check_interval": 0.0,
     }
     config["YDocExtension"] = {"document_save_delay": 0.05, "document_cleanup_delay": 60.0, **ydoc_config}
+    if default_persona is not None:
+        config["PersonaManager"] = {"default_persona_id": default_persona}
     config["SQLiteYStore"] = {"db_path": str(jp_root_dir / ".rtc_test.db")}
     config["BaseFileIdManager"] = {
         "root_dir": str(jp_root_dir),
@@ -84,7 +98,7 @@ def jp_server_config(jp_server_config, jp_root_dir, allow_posting, ydoc_config):
 
 
 @pytest.fixture
-def chat_root(jp_root_dir: Path) -> Path:
+def chat_root(jp_root_dir: Path, owner_metadata: dict[str, Any]) -> Path:
     """The server root with the test personas in ``.jupyter/personas/`` and ``chats/lab.chat``:
     the owner asked Shout (``to_persona``), and Shout answered."""
     personas = jp_root_dir / ".jupyter" / "personas"
@@ -93,7 +107,7 @@ def chat_root(jp_root_dir: Path) -> Path:
         shutil.copy(PERSONAS / name, personas / name)
     owner = "f48c0d9aa00242e7b1f7e50306cd9750"
     document = chat_document([
-        chat_message("m1", "What is a DataFrame?", 1781232974.5, sender=owner, metadata={"to_persona": SHOUT}),
+        chat_message("m1", "What is a DataFrame?", 1781232974.5, sender=owner, metadata=owner_metadata),
         chat_message("m2", f"SHOUT TO {owner}: WHAT IS A DATAFRAME?", 1781232975.0, sender=SHOUT),
     ])
     document["users"][SHOUT] = {"username": SHOUT, "name": "Shout", "display_name": "Shout", "bot": True}
@@ -212,6 +226,28 @@ async def test_a_second_message_after_the_room_was_cleaned_up_is_answered_too(ap
         "the second reply",
     )
     assert [m["body"] for m in by_sender(document, "remote:carol")] == ["one", "two"]
+
+
+@pytest.mark.parametrize("owner_metadata, default_persona", [({}, ECHO)])
+async def test_without_an_owners_choice_the_default_persona_answers(api, chat_root):
+    # Given a chat whose owner never picked a persona, on a server whose default persona is Echo
+    share = await chat_share(api)
+    # When carol posts
+    assert body_json(await post(api, share["share_id"], "carol", "hi"))["delivered_to_chat"] is True
+    # Then Echo answers her
+    await wait_for(lambda: any(m["body"] == "echo to remote:carol: hi" for m in by_sender(read_chat(chat_root), ECHO)),
+                   "Echo's reply")
+
+
+@pytest.mark.parametrize("owner_metadata", [{}])
+async def test_without_an_owners_choice_or_a_default_no_persona_is_addressed(api, chat_root, jp_serverapp):
+    # Given a chat with two personas, no owner's choice and no default persona
+    share = await chat_share(api)
+    # When carol posts, Then her message is in the chat, addressed to no persona
+    assert body_json(await post(api, share["share_id"], "carol", "anyone?"))["delivered_to_chat"] is True
+    document = await wait_for(lambda: (doc := read_chat(chat_root)) and by_sender(doc, "remote:carol") and doc,
+                              "carol's message in the file")
+    assert not (by_sender(document, "remote:carol")[0].get("metadata") or {}).get("to_persona")
 
 
 # -- when the message stays in the store -----------------------------------------------------
