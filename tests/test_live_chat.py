@@ -28,6 +28,7 @@ pytest.importorskip("jupyter_ai_persona_manager", reason="the test personas need
 
 from .server_helpers import body_json, chat_document, chat_message, write_chat  # noqa: E402
 from .test_grants import GROUPS, OWNER, TokenUsersIdentityProvider, api, as_user, grant  # noqa: E402,F401
+from .test_viewer_collaborate import Browser, page, post_reply  # noqa: E402
 
 PERSONAS = Path(__file__).with_name("personas")
 ECHO = "jupyter-ai-personas::echo_persona::EchoPersona"
@@ -226,6 +227,23 @@ async def test_a_second_message_after_the_room_was_cleaned_up_is_answered_too(ap
         "the second reply",
     )
     assert [m["body"] for m in by_sender(document, "remote:carol")] == ["one", "two"]
+
+
+async def test_the_viewers_form_posts_into_the_chat_too(api, chat_root, http_server, jp_http_port, jp_base_url):
+    # Given carol, logged in, on the page of a share with chat posting on
+    share = await chat_share(api)
+    b = Browser(f"http://127.0.0.1:{jp_http_port}")
+    url = f"{jp_base_url}convshare/s/{share['url'].rsplit('/', 1)[1]}"
+    form = page(await b.login("carol", url)).form("/messages")
+    # When she sends the form (at the end of the conversation)
+    posted = await post_reply(b, form, "from the page")
+    # Then the message went into the chat and Shout answers it
+    assert posted.code == 303
+    document = await wait_for(
+        lambda: (doc := read_chat(chat_root)) and any(m["body"].endswith(": FROM THE PAGE") for m in by_sender(doc, SHOUT)) and doc,
+        "Shout's reply to the form's message",
+    )
+    assert [m["body"] for m in by_sender(document, "remote:carol")] == ["from the page"]
 
 
 @pytest.mark.parametrize("owner_metadata, default_persona", [({}, ECHO)])
