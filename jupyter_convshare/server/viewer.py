@@ -1,8 +1,25 @@
-"""The public viewer: read-only pages, files, ZIP, exports and QR codes of a share link.
+"""The viewer: pages, files, ZIP, exports and QR codes of a share link, and what logged-in
+readers do there.
 
-DESIGN.md sections 5, 8 and 9; contract 5. Every route takes the secret link in its path
-(``{base_url}convshare/s/<link>...``), answers GET and HEAD only, and is
+DESIGN.md sections 4, 5, 8 and 9; contract 5. The public routes take the secret link in
+their path (``{base_url}convshare/s/<link>...``), answer GET and HEAD only, and are
 ``@allow_unauthenticated`` (anyone with the link may read; the link is the credential).
+
+Logged-in readers (only requests with credentials are looked up: see
+:meth:`ViewerHandler.viewer_principal`) get a page rendered for them, never cached with
+the anonymous pages: the collaborate form for ``collaborate``/``manage`` access on a live
+share, *Reply* on earlier messages (a branch), *Save to my library* for anyone but the
+owner. The signed-in routes are authenticated (``@web.authenticated``, jupyter-server's
+XSRF check on every POST):
+
+======================================================  ==================================
+``POST convshare/s/<link>/messages``                    the collaborate form (303 to the branch)
+``POST convshare/s/<link>/save``                        *Save to my library* (303 back)
+``GET convshare/v/<share_id>``                          the page for grantees (link on or off)
+``POST convshare/v/<share_id>/messages``                its collaborate form
+``GET convshare/v/<share_id>/files/<id>|files.zip``     its files
+``GET convshare/v/<share_id>/export.<fmt>``             its exports
+======================================================  ==================================
 
 Every response (pages, files, errors, static files) carries the viewer's security headers
 (:data:`SECURITY_HEADERS` and a strict ``Content-Security-Policy``); errors render the
@@ -69,10 +86,13 @@ from ..core.shares import MAX_MESSAGE_CHARS, ResolvedShare, Share
 
 __all__ = [
     "SECURITY_HEADERS",
+    "PageError",
+    "SignedInHandler",
     "ViewerHandler",
     "content_disposition",
     "content_security_policy",
     "default_handlers",
+    "grantee_url",
     "safe_filename",
     "zip_compression",
     "zip_entry_names",
