@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from jupyter_convshare.core.access import Principal
-from jupyter_convshare.core.errors import Forbidden
+from jupyter_convshare.core.errors import Forbidden, InvalidRequest
 from jupyter_convshare.core.exporters import export
 from jupyter_convshare.core.importers import load_one
 from jupyter_convshare.core.library import Library, parse_share_url
@@ -242,6 +242,19 @@ async def test_a_granted_share_appears_with_its_owner_and_goes_with_the_grant(ap
     assert await library(api, "dave") == []
     await api("DELETE", "shares", share["share_id"], "grants", made["grant_id"], headers=as_user(OWNER))
     assert await library(api, "student1") == []
+
+
+async def test_a_granted_item_whose_link_is_off_opens_the_grantee_page(api, http_server_client, jp_base_url):
+    share = await new_share(api, "private lesson")
+    await grant(api, share["share_id"], "user", "carol", "view")
+    await api("PATCH", "shares", share["share_id"], body={"link_enabled": False}, headers=as_user(OWNER))
+    [item] = await library(api, "carol")
+    assert item["url"].endswith(f"{jp_base_url}convshare/v/{share['share_id']}")
+    assert link_of(share) not in json.dumps(item)
+    page = await http_server_client.fetch(
+        f"{jp_base_url}convshare/v/{share['share_id']}", headers=as_user("carol"), raise_error=False
+    )
+    assert page.code == 200 and b"private lesson" in page.body
 
 
 async def test_a_saved_grant_disappears_when_the_grant_is_removed(api):
@@ -520,6 +533,18 @@ async def test_the_fetch_asks_only_for_the_export_of_the_link(api, hostile):
     link = fake_link()
     await save(api, "student1", url=f"{hostile}good/convshare/s/{link}?token=abc&path=x#frag")
     assert _Hostile.requests_seen[-1] == f"/good/convshare/s/{link}/export.json"
+
+
+def test_a_server_may_refuse_loopback_and_private_addresses(service, hostile):
+    # Given a library whose server must not fetch from internal hosts
+    library_ = Library(service, allow_private_networks=False)
+    # Then a link on 127.0.0.1 is refused before any request, and nothing is written
+    seen = len(_Hostile.requests_seen)
+    with pytest.raises(InvalidRequest) as caught:
+        library_.save_url("student1", f"{hostile}good/convshare/s/{fake_link()}")
+    assert caught.value.field == "url" and "private network" in caught.value.message
+    assert len(_Hostile.requests_seen) == seen
+    assert library_.list("student1") == [] and service.list_conversations("student1") == []
 
 
 # -- a link of another real Jupyter server ------------------------------------------------------------

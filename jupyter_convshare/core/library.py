@@ -36,6 +36,7 @@ log. A save is: ``library.saved`` (who, when) in the share owner's log (through
 from __future__ import annotations
 
 import builtins
+import functools
 import hashlib
 import http.client
 import ipaddress
@@ -279,17 +280,20 @@ def _same_base(a: str, b: str) -> bool:
 # -- fetching another server's export (SSRF-conscious) ----------------------------------------
 
 
-def _refused_address(address: str) -> bool:
+def _refused_address(address: str, *, allow_private: bool = True) -> bool:
     """``True`` for addresses a fetch must never reach: link-local (cloud metadata services
     such as 169.254.169.254), multicast, unspecified (0.0.0.0, ::) and reserved ranges,
-    also when written as IPv4-mapped IPv6."""
+    also when written as IPv4-mapped IPv6; with ``allow_private=False`` also loopback and
+    private networks (10/8, 172.16/12, 192.168/16, 127/8, ::1, fc00::/7, ...)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+        return True
+    return not allow_private and (ip.is_loopback or ip.is_private or not ip.is_global)
 
 
-def _resolve(host: str, port: int) -> str:
+def _resolve(host: str, port: int, *, allow_private: bool = True) -> str:
     """One checked IP address of ``host`` (every address it resolves to must be allowed).
 
     Raises:
@@ -305,7 +309,11 @@ def _resolve(host: str, port: int) -> str:
     for address in addresses:
         if _refused_address(str(address)):
             raise InvalidRequest(
-                f"url: {host!r} is a link-local, multicast or reserved address: not fetched",
+                f"url: {host!r} is a link-local, multicast or reserved address: not fetched", field="url"
+            )
+        if _refused_address(str(address), allow_private=allow_private):
+            raise InvalidRequest(
+                f"url: {host!r} is a loopback or private network address: this server does not fetch from those",
                 field="url",
             )
     return str(addresses[0])
@@ -331,7 +339,9 @@ def _connection(scheme: str, host: str, port: int, address: str, timeout: float)
     return conn
 
 
-def fetch_export(url: str, *, max_bytes: int, timeout: float = DEFAULT_FETCH_TIMEOUT) -> bytes:
+def fetch_export(
+    url: str, *, max_bytes: int, timeout: float = DEFAULT_FETCH_TIMEOUT, allow_private: bool = True
+) -> bytes:
     """GET another convshare server's ``.../convshare/s/<link>/export.json``.
 
     Blocking (a server calls it in a worker thread). What it refuses, and why (a server
@@ -342,8 +352,10 @@ def fetch_export(url: str, *, max_bytes: int, timeout: float = DEFAULT_FETCH_TIM
     * host names are resolved once and every address checked: link-local (cloud metadata,
       ``169.254.169.254``), multicast, unspecified and reserved addresses are refused; the
       connection goes to the checked address (no DNS rebinding between check and use);
-      loopback and private addresses are allowed (Jupyter servers of one organisation
-      are often there, and the server's own users can reach them from a kernel anyway);
+      loopback and private addresses are allowed unless ``allow_private`` is ``False``
+      (Jupyter servers of one organisation are often there, and a server's own users can
+      reach them from a kernel anyway; a shared service whose users cannot should refuse
+      them: ``ConvShareApp.library_private_networks``);
     * no cookies, no credentials, no ``Referer``; ``Accept-Encoding: identity`` and any
       other ``Content-Encoding`` is refused (no decompression bomb);
     * redirects: at most :data:`MAX_REDIRECTS`, only within the same scheme, host and
@@ -357,6 +369,7 @@ def fetch_export(url: str, *, max_bytes: int, timeout: float = DEFAULT_FETCH_TIM
         url: the export URL (``ShareURL.export_url``).
         max_bytes: largest body accepted, in bytes.
         timeout: seconds for the whole fetch.
+        allow_private: whether loopback and private-network addresses may be fetched.
 
     Returns:
         The body bytes.
@@ -376,7 +389,7 @@ def fetch_export(url: str, *, max_bytes: int, timeout: float = DEFAULT_FETCH_TIM
         host = parts.hostname or ""
         port = parts.port or (443 if scheme == "https" else 80)
         origin = f"{scheme}://{parts.netloc}"
-        address = _resolve(host, port)
+        address = _resolve(host, port, allow_private=allow_private)
         remaining = max(0.1, deadline - time.monotonic())
         conn = _connection(scheme, host, port, address, remaining)
         try:
@@ -498,6 +511,8 @@ class Library:
         max_import_bytes: largest export fetched from another server, in bytes.
         fetch_timeout: seconds a fetch of another server's export may take.
         fetch: the function that fetches exports (default :func:`fetch_export`).
+        allow_private_networks: whether the default fetch may reach loopback and
+            private-network addresses (see :func:`fetch_export`).
 
     Every method takes the acting ``principal`` (an :class:`~.access.Principal` or a user
     name); anonymous principals may not save (:class:`~.errors.Forbidden`) and have an
@@ -511,11 +526,12 @@ class Library:
         max_import_bytes: int = DEFAULT_MAX_IMPORT_BYTES,
         fetch_timeout: float = DEFAULT_FETCH_TIMEOUT,
         fetch: Fetch | None = None,
+        allow_private_networks: bool = True,
     ) -> None:
         self.service = service
         self.max_import_bytes = max_import_bytes
         self.fetch_timeout = fetch_timeout
-        self.fetch: Fetch = fetch or fetch_export
+        self.fetch: Fetch = fetch or functools.partial(fetch_export, allow_private=allow_private_networks)
 
     # -- saving -----------------------------------------------------------------------
 

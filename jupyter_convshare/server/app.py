@@ -248,6 +248,14 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         Default False: collaborators' messages are stored with the share only.""",
     ).tag(config=True)
 
+    library_private_networks = Bool(
+        True,
+        help="""Whether saving another server's share link into a library may fetch its export
+        from loopback and private network addresses (127/8, 10/8, 172.16/12, 192.168/16, ::1,
+        fc00::/7). Link-local (cloud metadata), multicast and reserved addresses are never
+        fetched. Turn it off on a server whose users must not reach internal hosts through it.""",
+    ).tag(config=True)
+
     group_source_class = Type(
         default_value=GroupSource,
         klass=GroupSource,
@@ -327,7 +335,11 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         self.views = ViewCounter(self.service)
         from ..core.library import Library
 
-        self.library: Library = Library(self.service, max_import_bytes=self.max_import_bytes)
+        self.library: Library = Library(
+            self.service,
+            max_import_bytes=self.max_import_bytes,
+            allow_private_networks=self.library_private_networks,
+        )
         self._view_flush_timer: asyncio.TimerHandle | None = None
         self._view_flush_task: asyncio.Future[None] | None = None
         self.group_source: GroupSource = self.group_source_class(app=self)

@@ -17,13 +17,15 @@ Routes (relative to ``base_url``; every one authenticated, acting as the request
 
 An item is :meth:`LibraryItem.to_json <jupyter_convshare.core.library.LibraryItem.to_json>`
 with ``url``: the share's viewer URL when the user may open it with its link (the link is
-on), else ``None``.
+on), the grantee page ``convshare/v/<share_id>`` when a grant reaches the user and the link
+is off, else ``None``.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
@@ -47,8 +49,17 @@ class _LibraryBase(ConvShareAPIHandler):
         return self.convshare.library
 
     def item_json(self, item: LibraryItem, **extra: Any) -> dict[str, Any]:
-        """``item.to_json(url)`` with the viewer URL of its share's link (``None`` without one)."""
-        url = self.convshare.share_url(item.link, self.request) if item.link else None
+        """``item.to_json(url)``: ``url`` is the viewer URL of the share's link when the user
+        may open it with it; for an active item a grant reaches (``owner`` is known) whose
+        link is off, the grantee page ``convshare/v/<share_id>``; else ``None``."""
+        app = self.convshare
+        url: str | None = None
+        if item.link:
+            url = app.share_url(item.link, self.request)
+        elif item.status == "active" and item.share_id and item.owner is not None:
+            # the same base as share_url (public_url, or the request's), as viewer.grantee_url
+            probe = app.share_url("_", self.request)
+            url = f"{probe[: -len('convshare/s/_')]}convshare/v/{quote(item.share_id, safe='')}"
         data = item.to_json(url=url)
         data.update(extra)
         return data
