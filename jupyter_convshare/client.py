@@ -357,6 +357,8 @@ class Share:
         link_enabled, allow_reshare, single_use: the share's audience settings (issue 3:
             anyone-with-the-link access, recipients may reshare, first opener claims the
             link), or ``None`` when the server does not report them (an older server).
+        chat_posting: collaborators' messages go into the live ``.chat`` document, where
+            its Jupyter AI personas answer them (``None``: not reported by the server).
     """
 
     share_id: str
@@ -375,6 +377,7 @@ class Share:
     link_enabled: bool | None = None
     allow_reshare: bool | None = None
     single_use: bool | None = None
+    chat_posting: bool | None = None
     _client: ConvShareClient | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -405,6 +408,7 @@ class Share:
             link_enabled=_optional_bool(data.get("link_enabled")),
             allow_reshare=_optional_bool(data.get("allow_reshare")),
             single_use=_optional_bool(data.get("single_use")),
+            chat_posting=_optional_bool(data.get("chat_posting")),
             _client=client,
         )
 
@@ -429,7 +433,7 @@ class Share:
             # The issue-3 settings only when the server reported them.
             **{
                 name: getattr(self, name)
-                for name in ("link_enabled", "allow_reshare", "single_use")
+                for name in ("link_enabled", "allow_reshare", "single_use", "chat_posting")
                 if getattr(self, name) is not None
             },
         }
@@ -952,11 +956,15 @@ class ConvShareClient:
         link_enabled: bool | Any = ...,
         allow_reshare: bool | Any = ...,
         single_use: bool | Any = ...,
+        chat_posting: bool | Any = ...,
     ) -> Share:
         """``PATCH convshare/api/shares/<share_id>``; ``...`` (the default) leaves a setting as is.
 
-        ``link_enabled``, ``allow_reshare`` and ``single_use`` (bools) need a server with
-        the issue-3 share settings; an older one ignores or refuses them.
+        ``link_enabled``, ``allow_reshare``, ``single_use`` and ``chat_posting`` (bools) need
+        a server with the issue-3 share settings; an older one ignores or refuses them.
+        ``chat_posting=True`` answers 403 unless the server's admin allows it
+        (``ConvShareApp.allow_chat_posting``) and 409 unless the share is a live share of a
+        ``.chat`` file (raised as :class:`ConvShareClientError` with ``status``).
         """
         body: dict[str, Any] = {}
         if expires is not ...:
@@ -967,6 +975,7 @@ class ConvShareClient:
             ("link_enabled", link_enabled),
             ("allow_reshare", allow_reshare),
             ("single_use", single_use),
+            ("chat_posting", chat_posting),
         ):
             if value is not ...:
                 body[name] = bool(value)

@@ -18,6 +18,9 @@ by the reshare's creator (carol, who manages it within :data:`.access.CREATOR_AC
 the owner, an admin, a grantee of the parent (student1), a non-member and an anonymous
 visitor; the state (expired, revoked, link off) is then the reshare's own. The reshare
 has one grant (to "yves", nobody here) for the grant routes.
+
+Saving a share to one's library by its id (``POST convshare/api/library {"share_id"}``) is
+in the table too: it goes through a grant only, never through the link.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class Endpoint:
     ok: int = 200  # the status for the owner of an active share
     kind: str = "manage"  # "viewer" (public, link-gated), "read" (grantees too), "manage",
     # "reshare" (anyone who may read, when allowed), "user" (any authenticated user),
-    # "collaborate" (owner, admin, collaborate grantees)
+    # "collaborate" (owner, admin, collaborate grantees), "save" (grantees save it to their library)
     creator: bool = False  # the creator of a reshare may do it (core.access.CREATOR_ACTIONS)
 
 
@@ -82,6 +85,7 @@ ENDPOINTS = [
     Endpoint("GET", "convshare/api/whoami", kind="user"),
     Endpoint("GET", "convshare/api/groups", kind="user"),
     Endpoint("GET", "convshare/api/shared-with-me", kind="user"),
+    Endpoint("POST", "convshare/api/library", {"share_id": "{share_id}"}, ok=201, kind="save"),
 ]
 
 
@@ -99,6 +103,13 @@ def expected(endpoint: Endpoint, actor: str, state: str) -> int:
         return 404  # gone, or no grant: no existence oracle
     if endpoint.kind == "reshare":
         return {"active": 201, "expired": 410, "link off": 403}[state]
+    if endpoint.kind == "save":
+        # by share id: only through a grant (the link does not matter); never one's own
+        if actor == "owner":
+            return 400
+        if actor == "admin":
+            return 403  # manages it, but nothing was granted to them: save the link instead
+        return 410 if state == "expired" else 201
     if endpoint.kind == "collaborate":
         # grants do not depend on the link; the owner/admin manage even an expired share
         if actor in ("owner", "admin"):
@@ -138,6 +149,11 @@ def expected_on_reshare(endpoint: Endpoint, actor: str, state: str) -> int:
         return 404  # the reshare has no grants for them: no existence oracle
     if endpoint.kind == "reshare":
         return 410 if state == "expired" else 403  # a reshare is never reshared
+    if endpoint.kind == "save":
+        # nothing is granted on the reshare itself: its creator saves the parent instead
+        if actor == "owner":
+            return 400
+        return 410 if state == "expired" and actor == "reshare creator" else 403
     if endpoint.body == {"expires": "never"}:
         # capped at the parent's expiry; an expired parent cannot be outlived
         return 410 if state == "expired" else 200
@@ -206,7 +222,7 @@ async def test_every_endpoint_answers_every_actor_in_every_share_state_with_the_
     for number, (target, endpoint, actor, state) in enumerate(CASES):
         ids = await make_case(service, actor, state, number, target)
         url = url_path_join(jp_base_url, endpoint.path.format(**ids))
-        body = None if endpoint.body is None else json.dumps(endpoint.body)
+        body = None if endpoint.body is None else json.dumps(endpoint.body).replace("{share_id}", ids["share_id"])
         user = ACTORS[actor] if target == "share" else RESHARE_ACTORS[actor]
         response = await http_server_client.fetch(
             url,

@@ -55,6 +55,14 @@ def default_persona() -> str | None:
     return None
 
 
+@pytest.fixture(autouse=True)
+def _ystore_outside_the_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """jupyter-server-ydoc 3.0's ``get_document(create=True)`` builds its room's SQLiteYStore
+    without the server's config, so ``c.SQLiteYStore.db_path`` is ignored there and the
+    store lands in the working directory (``.jupyter_ystore.db``): keep it in tmp."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def owner_metadata() -> dict[str, Any]:
     """The metadata of the owner's message in ``chats/lab.chat`` (parametrize to change)."""

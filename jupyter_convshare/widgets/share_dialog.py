@@ -205,7 +205,6 @@ class ShareDialog(LazyClient, w.VBox):
             self.status.say(message)
         else:
             share = self.client.update_share(self.share.share_id, **self._settings())
-            self._send_chat_posting(share.share_id)
             self._show(share)
             self.status.say("Settings saved; the link is unchanged.")
         return self.share
@@ -263,6 +262,9 @@ class ShareDialog(LazyClient, w.VBox):
             settings["allow_reshare"] = self.allow_reshare.value
         if self.share is not None and self.share.single_use is not None:
             settings["single_use"] = self.single_use.value
+        if self.share is not None and not self.chat_posting.disabled:
+            # enabled only where the server reported it and allows it (live .chat shares)
+            settings["chat_posting"] = bool(self.chat_posting.value)
         return settings
 
     @reporting
@@ -292,6 +294,8 @@ class ShareDialog(LazyClient, w.VBox):
             if share.single_use is not None:
                 self.single_use.value = share.single_use
             self.conversation_id = share.conversation_id
+            if share.chat_posting is not None:
+                self._chat_posting_reported = share.chat_posting
             if self._chat_posting_reported is not None:
                 self.chat_posting.value = self._chat_posting_reported
         self._enable()
@@ -309,23 +313,10 @@ class ShareDialog(LazyClient, w.VBox):
         self._explain_chat_posting()
 
     # -- chat posting (the share's "chat_posting"; DESIGN.md section 4, Collaborate) ------
-    # The client's Share does not carry chat_posting yet, so these read and write that one
-    # field of the share JSON through the client's request helper (same REST routes).
 
     def _read_chat_posting(self, share_id: str) -> bool | None:
-        """The share JSON's ``chat_posting`` (``None``: the server does not report it)."""
-        value = (self.client._request("GET", "shares", share_id) or {}).get("chat_posting")
-        return value if isinstance(value, bool) else None
-
-    def _send_chat_posting(self, share_id: str) -> None:
-        """PATCH ``chat_posting`` when the checkbox differs from what the server has."""
-        if self.chat_posting.disabled or self.chat_posting.value == self._chat_posting_reported:
-            return
-        data = self.client._request(
-            "PATCH", "shares", share_id, json_body={"chat_posting": bool(self.chat_posting.value)}
-        )
-        value = (data or {}).get("chat_posting")
-        self._chat_posting_reported = value if isinstance(value, bool) else None
+        """The share's ``chat_posting`` (``None``: the server does not report it)."""
+        return self.client.get_share(share_id).chat_posting
 
     def _chat_posting_unavailable(self) -> str | None:
         """Why the checkbox is disabled now, or ``None`` (it may be used)."""
