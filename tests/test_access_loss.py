@@ -105,3 +105,28 @@ async def test_an_organization_grant_lowered_to_view_stops_messages_at_once(api)
     assert await sees(api, share) == can_see(share, 403)
     listed = body_json(await api("GET", "shared-with-me", headers=as_user(USER)))["conversations"]
     assert [c["permission"] for c in listed] == ["view"]
+
+
+async def test_a_reshare_link_stops_working_when_its_creator_loses_access(api, convshare_app, http_server_client, jp_base_url):
+    # Given a share that allows resharing, granted to group "lab" (dave), and dave's reshare link
+    from .server_helpers import make_anonymous_fetch
+
+    anonymous = make_anonymous_fetch(http_server_client, jp_base_url)
+    convshare_app.groups = {**convshare_app.groups, "lab": [USER]}
+    share, _lose = await given_and_lost(api, "group", "lab")
+    response = await api("PATCH", "shares", share["share_id"], body={"allow_reshare": True}, headers=as_user(OWNER))
+    assert response.code == 200
+    response = await api("POST", "shares", share["share_id"], "reshare", body={}, headers=as_user(USER))
+    assert response.code == 201, response.body
+    reshare_link = body_json(response)["link"]
+    assert (await anonymous("convshare", "s", reshare_link)).code == 200
+    # When dave is taken out of the group
+    convshare_app.groups = {**convshare_app.groups, "lab": []}
+    # Then his reshare's link answers the unknown-link 404 (it never gives more than he has),
+    # on the page and on every route under it; the owner's own link keeps working
+    assert (await anonymous("convshare", "s", reshare_link)).code == 404
+    assert (await anonymous("convshare", "s", reshare_link, "export.json")).code == 404
+    assert (await anonymous("convshare", "s", share["link"])).code == 200
+    # and when he is back in the group, so is his link (the reshare was never deleted)
+    convshare_app.groups = {**convshare_app.groups, "lab": [USER]}
+    assert (await anonymous("convshare", "s", reshare_link)).code == 200

@@ -403,6 +403,12 @@ class ShareService:
         self.allow_never = allow_never
         self.max_expires_seconds = max_expires_seconds
         self.max_blob_bytes = max_blob_bytes
+        self.principal_of: Callable[[str], access.Principal] | None = None
+        """Who a user name is now (groups, admin flag), as the server's identity and group
+        sources say; set by the server. A reshare's link works only while its creator
+        may still read the share it came from (checked on every use of that link, not
+        of other links). ``None`` (a store opened without a server, e.g. by the CLI):
+        that check is skipped."""
         self.audit_listeners: list[Callable[[AuditEvent], None]] = []
         """Called with each :class:`AuditEvent` after its transaction committed (the
         server emits them as jupyter-server events); a failing listener is logged."""
@@ -1593,7 +1599,27 @@ class ShareService:
         expires_at = parse_stored_time(row.expires_at)
         if not access.can_view_by_link(share_expired=_is_expired(expires_at, now)):
             raise Expired("this link has expired: ask the person who shared it for a new link")
+        if row.parent_share_id is not None and self.principal_of is not None:
+            self._check_reshare_creator(row.parent_share_id, row.created_by)
         return row
+
+    def _check_reshare_creator(self, parent_share_id: str, created_by: str | None) -> None:
+        """NotFound (the unknown-link answer) when a reshare's creator may no longer read
+        the share it came from (grant removed or lowered to nothing, left the group): a
+        reshare never gives more than its creator has (DESIGN.md section 4)."""
+        assert self.principal_of is not None
+        if not created_by:
+            raise _link_not_found()
+        with self.store.read() as session:
+            parent = session.get_share(parent_share_id)
+            grants = session.list_grants(parent_share_id) if parent is not None else []
+        if parent is None:
+            raise _link_not_found()
+        try:
+            # expiry is the reshare's own check (capped at the parent's); this is about access
+            access.decide_read(self.principal_of(created_by), parent, grants, expired=False)
+        except NotFound:
+            raise _link_not_found() from None
 
     def _link_share(self, row: LinkRow, link: str) -> Share:
         """The :class:`Share` of a checked row; ``link`` was verified to be its current link

@@ -239,6 +239,8 @@ class LinkRow(NamedTuple):
         conversation_version: the conversation's ``version``.
         conversation_created_at: the conversation's ``created_at`` (text).
         single_use, claimed_by: the share's single-use flag (0/1) and claimant.
+        parent_share_id, created_by: for a reshare, the share it came from and the grantee
+            who made it (``None`` otherwise).
         doc: the document JSON text the share shows (live: the conversation's; snapshot:
             the frozen copy; ``None`` when that is missing) with ``with_doc=True``,
             else ``None``.
@@ -260,6 +262,8 @@ class LinkRow(NamedTuple):
     conversation_created_at: str
     single_use: int
     claimed_by: str | None
+    parent_share_id: str | None
+    created_by: str | None
     doc: str | None
 
 
@@ -785,7 +789,8 @@ _SHARE_SELECT = (
 _LINK_COLUMNS = (
     "SELECT s.share_id, s.owner, s.conversation_id, s.link_nonce, s.mode, s.expires_at,"
     " s.created_at, s.updated_at, s.snapshot_at, s.view_count, s.last_accessed_at,"
-    " c.title, c.version, c.created_at, s.single_use, s.claimed_by, "
+    " c.title, c.version, c.created_at, s.single_use, s.claimed_by, s.parent_share_id,"
+    " s.created_by, "
 )
 _LINK_FROM = (
     " FROM shares s JOIN conversations c ON c.owner = s.owner AND c.id = s.conversation_id"

@@ -343,6 +343,7 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         self._view_flush_timer: asyncio.TimerHandle | None = None
         self._view_flush_task: asyncio.Future[None] | None = None
         self.group_source: GroupSource = self.group_source_class(app=self)
+        self.service.principal_of = self.principal_named
         self.settings.update({"convshare_app": self, "convshare_service": self.service})
         self._register_audit_events()
         log_function = self.settings.get("log_function")
@@ -429,6 +430,12 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         name = getattr(user, "username", None) or ""
         if self._acts_as_owner(handler, name):
             name = self.owner
+        return self.principal_named(name)
+
+    def principal_named(self, name: str) -> Principal:
+        """The principal of user ``name`` as this server sees them now (groups from the
+        group source, admin from ``admin_users``), e.g. a reshare's creator when their
+        reshare's link is used. ``""`` gives an anonymous principal."""
         return Principal(
             name=name,
             is_admin=name in self.admin_users,
