@@ -103,6 +103,11 @@ class _ServerBackend:
     def save(self, url: str) -> dict[str, Any]:
         return self.client.save_to_library(url)
 
+    def import_conversation(self, conversation: Any) -> str:
+        """Store one conversation (convshare/1 over the REST API); its stored id."""
+        stored = self.client.create_conversation({"conversation": conversation.to_dict(), "format": "convshare"})
+        return str(stored.get("id") or stored.get("conversation_id") or conversation.id)
+
     def export(self, target: str, fmt: str) -> bytes:
         from .client import ConvShareClientError
 
@@ -208,6 +213,10 @@ class _StoreBackend:
             self.service.revoke(self.owner, share_id)
         except NotFound:
             raise CommandError(f"{share_id}: no such share (in {self.where})") from None
+
+    def import_conversation(self, conversation: Any) -> str:
+        """Store one conversation in the store (the owner's); its stored id."""
+        return self.service.save_conversation(self.owner, conversation).id
 
     def save(self, url: str) -> dict[str, Any]:
         from .core.library import Library
@@ -452,6 +461,65 @@ class RevokeCommand(ConvShareCommand):
             self.print_json({"revoked": share_id})
         else:
             print(f"Revoked {share_id}: its link no longer works.")
+
+
+class ImportCommand(ConvShareCommand):
+    """Import every conversation of a file (a whole ChatGPT export included) into the store."""
+
+    name = "jupyter-convshare-import"
+    description = """Import every conversation of a file into your store, ready to share: the
+    format is detected and named (or give --format). Big exports (ChatGPT, Claude.ai, Open
+    WebUI conversations.json) are read one conversation at a time with a progress bar. The
+    whole file is checked first: a malformed file imports nothing. Prints what was imported
+    and what was skipped, and why."""
+    examples = "jupyter convshare import ~/Downloads/conversations.json --json"
+
+    aliases = {**_common_aliases, "format": "ImportCommand.format"}
+    flags = {
+        **_common_flags,
+        "dry-run": ({"ImportCommand": {"dry_run": True}}, "Check and summarise the file; store nothing."),
+        "no-progress": ({"ImportCommand": {"progress": False}}, "No progress bar."),
+    }
+
+    format = Unicode(None, allow_none=True, config=True, help="The input format (default: detected).")
+    dry_run = Bool(False, config=True, help="Check and summarise the file; store nothing.")
+    progress = Bool(True, config=True, help="Show a progress bar on stderr while reading big exports.")
+
+    def start(self) -> None:
+        """Run ``import FILE``."""
+        from .core.importers.stream import ConversationSummary, Skipped, iter_load, scan
+
+        (value,) = self.positional(1, "import FILE [--format F] [--json] [--dry-run]")
+        path = _existing_file(value)
+        show_progress = self.progress and not self.json_output and sys.stderr.isatty()
+        # First pass: check everything and summarise; nothing is stored if it fails.
+        summary = scan(path, format=self.format, progress=show_progress)
+        if not self.dry_run and summary.conversations:
+            backend = self.backend(path_hint=path)
+            stored = []
+            for _where, item in iter_load(path, format=summary.format, progress=show_progress):
+                if not isinstance(item, Skipped):
+                    item.id = backend.import_conversation(item)
+                    # the ids of what was stored (a message list without ids gets new ones per read)
+                    stored.append(ConversationSummary.of(item))
+            summary.conversations = stored
+        if self.json_output:
+            self.print_json(summary.to_json())
+            return
+        count = len(summary.conversations)
+        messages = sum(c.messages for c in summary.conversations)
+        verb = "Would import" if self.dry_run else "Imported"
+        print(f"Format: {summary.format} ({summary.title})")
+        print(f"{verb} {count} conversation{'s' if count != 1 else ''} ({messages} messages).")
+        for listed in summary.conversations[:20]:
+            branches = f", {listed.branches} branches" if listed.branches > 1 else ""
+            print(f"  {listed.conversation_id}  {listed.messages} messages{branches}  {listed.title or '(untitled)'}")
+        if count > 20:
+            print(f"  ... and {count - 20} more (--json lists them all)")
+        if summary.skipped:
+            print(f"Skipped {len(summary.skipped)}:")
+            for skipped in summary.skipped:
+                print(f"  {skipped.where}  {skipped.title or '(untitled)'}: {skipped.reason}")
 
 
 class SaveCommand(ConvShareCommand):
@@ -856,6 +924,7 @@ class ConvShareCLI(JupyterApp):
         "list": (ListCommand, ListCommand.description.splitlines()[0]),
         "revoke": (RevokeCommand, RevokeCommand.description.splitlines()[0]),
         "save": (SaveCommand, SaveCommand.description.splitlines()[0]),
+        "import": (ImportCommand, ImportCommand.description.splitlines()[0]),
         "export": (ExportCommand, ExportCommand.description.splitlines()[0]),
         "demo": (DemoCommand, DemoCommand.description.splitlines()[0]),
         "backup": (BackupCommand, BackupCommand.description.splitlines()[0]),
