@@ -789,6 +789,43 @@ class ConvShareClient:
         """
         return dict(self._request("POST", "conversations", json_body=dict(body)) or {})
 
+    def import_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        format: str | None = None,
+        progress: bool = True,
+    ) -> dict[str, Any]:
+        """Import every conversation of a local file into the server's store, ready to share.
+
+        The notebook form of ``jupyter convshare import``: the format is detected (or
+        ``format``, a key of ``core.importers.FORMATS``); the whole file is checked first,
+        so a malformed file imports nothing; a big export (a JSON array of conversations:
+        ChatGPT, Claude.ai, Open WebUI) is read one conversation at a time, with a tqdm
+        progress bar (a widget in a notebook) when ``progress``. Each conversation is one
+        ``POST convshare/api/conversations``.
+
+        Returns:
+            ``{"format", "conversations": [{"conversation_id", "title", "messages",
+            "branches"}], "skipped": [{"where", "title", "reason"}]}`` with the stored ids.
+
+        Raises:
+            ImportFailed: the file cannot be imported (names the file, format and place);
+            ConvShareClientError: the server refused a conversation (those before it stay).
+        """
+        from .core.importers.stream import ConversationSummary, Skipped, iter_load, scan
+
+        summary = scan(path, format=format, progress=progress)
+        stored = []
+        for _where, item in iter_load(path, format=summary.format, progress=progress):
+            if isinstance(item, Skipped):
+                continue
+            answer = self.create_conversation({"conversation": item.to_dict(), "format": "convshare"})
+            item.id = str(answer.get("id") or answer.get("conversation_id") or item.id)
+            stored.append(ConversationSummary.of(item))
+        summary.conversations = stored
+        return summary.to_json()
+
     def get_conversation(self, conversation_id: str) -> dict[str, Any]:
         """``GET convshare/api/conversations/<id>``: the stored conversation."""
         return dict(self._request("GET", "conversations", conversation_id) or {})

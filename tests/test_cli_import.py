@@ -94,3 +94,20 @@ async def test_import_goes_through_the_running_server(cli_env, jp_serverapp, htt
     ids = {c.id for c in service.list_conversations(convshare_app.owner)}
     assert {c["conversation_id"] for c in result["conversations"]} == ids
     assert len(ids) == 4
+
+
+async def test_the_notebook_client_imports_a_file_into_the_server(jp_serverapp, http_server, jp_http_port, jp_base_url,
+                                                            service, convshare_app):
+    # Given a client of a running server (as in a notebook)
+    from jupyter_convshare.client import ConvShareClient
+
+    client = ConvShareClient(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", jp_serverapp.identity_provider.token)
+    # When it imports a real JSONL file (no progress bar in a test)
+    # (in a thread: the client blocks, and the server runs on this event loop)
+    result = await asyncio.to_thread(client.import_file, real_fixture(OPENAI_JSONL), progress=False)
+    # Then the server holds the four conversations under the ids it returned
+    assert result["format"] == "openai-chat"
+    assert {c["conversation_id"] for c in result["conversations"]} == {
+        c.id for c in service.list_conversations(convshare_app.owner)
+    }
+    assert len(result["conversations"]) == 4
