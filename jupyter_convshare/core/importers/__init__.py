@@ -19,6 +19,9 @@ openai-chat         OpenAI Chat Completions: a message list, ``{"messages": [...
                     ``{"request": ..., "response": ...}``, a JSON list of those, or JSONL
 anthropic           Anthropic Messages, same containers, with ``system`` and content blocks
 convshare           this project's lossless JSON, ``{"schema": "convshare/1", ...}``
+chatgpt             ChatGPT data export ``conversations.json`` (a list, or ``{"conversations": [...]}``)
+                    or one conversation object (FORMATS.md section 3)
+claude-ai           Claude.ai data export ``conversations.json`` (FORMATS.md section 4)
 ==================  =========================================================================
 
 ``source`` is a path (``str`` / ``os.PathLike``; only its base name appears in messages),
@@ -28,7 +31,7 @@ convshare           this project's lossless JSON, ``{"schema": "convshare/1", ..
 :class:`~jupyter_convshare.core.errors.ImportFailed` naming the file, the format tried and the
 field, e.g. ``"untitled.chat: jupyterlab-chat format: messages[2].time: expected a number"``;
 invalid JSON names the line and column. Nothing partial is ever returned. Transcripts of
-other tools (Claude Code, Codex CLI, ChatGPT and Claude.ai exports, Open WebUI, notebooks)
+other tools (Claude Code, Codex CLI, Open WebUI, notebooks)
 are recognised and refused with "not supported yet" rather than misread.
 """
 
@@ -42,7 +45,7 @@ from typing import Any, Callable
 
 from ..errors import ImportFailed
 from ..model import Conversation
-from . import anthropic, convshare, jupyterlab_chat, openai_chat
+from . import anthropic, chatgpt, claude_ai, convshare, jupyterlab_chat, openai_chat
 from ._api import is_message, is_record
 from ._common import OBJECT_NAME, base_name
 
@@ -78,6 +81,10 @@ FORMATS: dict[str, Importer] = {
     anthropic.FORMAT: Importer(anthropic.FORMAT, "Anthropic Messages", (".json", ".jsonl"), True, anthropic.parse),
     convshare.FORMAT: Importer(convshare.FORMAT, "jupyter-convshare JSON (convshare/1)", (".json",), False,
                                convshare.parse),
+    chatgpt.FORMAT: Importer(chatgpt.FORMAT, "ChatGPT data export (conversations.json) or one conversation",
+                             (".json",), False, chatgpt.parse),
+    claude_ai.FORMAT: Importer(claude_ai.FORMAT, "Claude.ai data export (conversations.json)", (".json",), False,
+                               claude_ai.parse),
 }
 """The importers by format name."""
 
@@ -270,10 +277,6 @@ def _foreign(record: Any) -> str | None:
         return "a Claude Code transcript"
     if record.get("type") in ("session_meta", "response_item", "turn_context", "event_msg") and "payload" in record:
         return "a Codex CLI rollout"
-    if "mapping" in record and ("current_node" in record or "title" in record):
-        return "a ChatGPT export"
-    if "chat_messages" in record:
-        return "a Claude.ai export"
     if isinstance(record.get("history"), dict) or (isinstance(record.get("chat"), dict) and "user_id" in record):
         return "an Open WebUI export"
     if "cells" in record and "nbformat" in record:
@@ -294,6 +297,11 @@ def _detect(item: _Input) -> str:
             return convshare.FORMAT
         if jupyterlab_chat.sniff(data):
             return jupyterlab_chat.FORMAT
+        # Whole-export formats: decided by the first conversation (cheap on big exports).
+        if chatgpt.matches(data):
+            return chatgpt.FORMAT
+        if claude_ai.matches(data):
+            return claude_ai.FORMAT
         if isinstance(data, list) and data and all(is_message(m) for m in data):
             records = [data]
         elif isinstance(data, list):
