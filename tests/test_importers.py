@@ -440,35 +440,21 @@ def test_explicit_format_overrides_detection() -> None:
     assert conversation.participants["assistant"].provider == "anthropic"
 
 
-# -- transcripts that are not supported yet ----------------------------------------------
+# -- agent transcripts are not misread as API message lists -------------------------------
 
 
 @pytest.mark.fixtures_real
 @pytest.mark.parametrize(
-    ("parts", "what"),
+    ("parts", "fmt"),
     [
-        (("api-messages", "daaain__claude-code-log", "representative_messages.jsonl"), "Claude Code transcript"),
-        (("api-messages", "Sinity__polylogue", "codex-session.jsonl"), "Codex CLI rollout"),
+        (("api-messages", "daaain__claude-code-log", "representative_messages.jsonl"), "claude-code"),
+        (("api-messages", "Sinity__polylogue", "codex-session.jsonl"), "codex"),
     ],
 )
-def test_agent_transcripts_are_refused_not_misread(parts: tuple[str, ...], what: str) -> None:
+def test_agent_transcripts_are_detected_as_their_tool_not_as_message_lists(parts: tuple[str, ...], fmt: str) -> None:
     path = real_fixture(*parts)
-    with pytest.raises(ImportFailed, match=f"{parts[-1]}: a {what} is not supported yet"):
-        detect(path)
-    with pytest.raises(ImportFailed, match="not supported yet"):
-        load(path)
-
-
-@pytest.mark.parametrize(
-    ("data", "what"),
-    [
-        ({"cells": [], "nbformat": 4}, "Jupyter notebook"),
-        ({"id": "", "history": {"messages": {}, "currentId": None}}, "Open WebUI export"),
-    ],
-)
-def test_other_known_formats_are_refused_with_their_name(data: object, what: str) -> None:
-    with pytest.raises(ImportFailed, match=f"{what} is not supported yet"):
-        load(data, name="export.json")
+    assert detect(path) == fmt
+    assert [c.source.format for c in load(path)] == [fmt]
 
 
 # -- convshare/1 -------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from html.parser import HTMLParser
 import pytest
 
 from jupyter_convshare.core import importers
-from jupyter_convshare.core.errors import ImportFailed
 from jupyter_convshare.core.model import Attachment, Conversation, Message, Part, Participant, SourceInfo
 from jupyter_convshare.core.render import (
     RenderCache,
@@ -421,13 +420,14 @@ def test_render_cache_computes_once_per_key():
 
 
 @pytest.mark.fixtures_real
-@pytest.mark.parametrize("path", real_params("jupyterlab-chat/*/*.chat") + real_params("api-messages/*/*"))
+@pytest.mark.parametrize(
+    "path",
+    real_params("jupyterlab-chat/*/*.chat") + real_params("api-messages/*/*") + real_params("openwebui/*/*")
+    + real_params("jupyter-ai/*/*"),
+)
 def test_real_conversations_render_inert(path):
     # Given a real third-party conversation that an importer reads
-    try:
-        conversations = importers.load(path)
-    except ImportFailed as exc:
-        pytest.skip(f"not importable yet: {exc.message}")
+    conversations = importers.load(path)
     for conv in conversations:
         # When its viewer copy is rendered
         view = render_conversation(viewer_copy(conv))

@@ -22,6 +22,13 @@ convshare           this project's lossless JSON, ``{"schema": "convshare/1", ..
 chatgpt             ChatGPT data export ``conversations.json`` (a list, or ``{"conversations": [...]}``)
                     or one conversation object (FORMATS.md section 3)
 claude-ai           Claude.ai data export ``conversations.json`` (FORMATS.md section 4)
+openwebui           Open WebUI chat export (a list of chat rows), one row or one bare ``chat``
+                    (FORMATS.md section 5)
+jupyter-ai-notebook Jupyter AI ``%%ai`` cells and their outputs in an ``.ipynb`` notebook (section 2)
+openai-responses    OpenAI Responses API items: an item list, a request, a response, a log
+                    record ``{"input", "output"}``, a list of those or JSONL (section 6)
+claude-code         a Claude Code session transcript (JSONL of Anthropic messages, ``parentUuid`` tree)
+codex               a Codex CLI rollout (JSONL: ``session_meta`` and ``response_item`` lines)
 ==================  =========================================================================
 
 ``source`` is a path (``str`` / ``os.PathLike``; only its base name appears in messages),
@@ -30,9 +37,7 @@ claude-ai           Claude.ai data export ``conversations.json`` (FORMATS.md sec
 (``.chat``, ``.jsonl``) and the content. Every failure is an
 :class:`~jupyter_convshare.core.errors.ImportFailed` naming the file, the format tried and the
 field, e.g. ``"untitled.chat: jupyterlab-chat format: messages[2].time: expected a number"``;
-invalid JSON names the line and column. Nothing partial is ever returned. Transcripts of
-other tools (Claude Code, Codex CLI, Open WebUI, notebooks)
-are recognised and refused with "not supported yet" rather than misread.
+invalid JSON names the line and column. Nothing partial is ever returned.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from typing import Any, Callable
 from ..errors import ImportFailed
 from ..model import Conversation
 from . import anthropic, chatgpt, claude_ai, convshare, jupyterlab_chat, openai_chat
+from . import claude_code, codex, jupyter_ai_notebook, openai_responses, openwebui
 from ._api import is_message, is_record
 from ._common import OBJECT_NAME, base_name
 
@@ -85,6 +91,14 @@ FORMATS: dict[str, Importer] = {
                              (".json",), False, chatgpt.parse),
     claude_ai.FORMAT: Importer(claude_ai.FORMAT, "Claude.ai data export (conversations.json)", (".json",), False,
                                claude_ai.parse),
+    openwebui.FORMAT: Importer(openwebui.FORMAT, "Open WebUI chat export", (".json",), False, openwebui.parse),
+    jupyter_ai_notebook.FORMAT: Importer(jupyter_ai_notebook.FORMAT, "Jupyter AI %%ai cells in a notebook",
+                                         (".ipynb",), False, jupyter_ai_notebook.parse),
+    openai_responses.FORMAT: Importer(openai_responses.FORMAT, "OpenAI Responses API items", (".json", ".jsonl"),
+                                      True, openai_responses.parse),
+    claude_code.FORMAT: Importer(claude_code.FORMAT, "Claude Code session transcript", (".jsonl",), True,
+                                 claude_code.parse),
+    codex.FORMAT: Importer(codex.FORMAT, "Codex CLI rollout", (".jsonl",), True, codex.parse),
 }
 """The importers by format name."""
 
@@ -265,31 +279,17 @@ def _format_from_extension(file_name: str | None) -> str | None:
 # -- detection ------------------------------------------------------------------------
 
 
-def _unsupported(item: _Input, what: str) -> ImportFailed:
-    return ImportFailed(f"{what} is not supported yet (supported: {', '.join(FORMATS)})", source=item.display)
-
-
-def _foreign(record: Any) -> str | None:
-    """The name of a known but unsupported format that ``record`` belongs to, else ``None``."""
-    if not isinstance(record, dict):
-        return None
-    if "parentUuid" in record or "sessionId" in record or ("leafUuid" in record and record.get("type") == "summary"):
-        return "a Claude Code transcript"
-    if record.get("type") in ("session_meta", "response_item", "turn_context", "event_msg") and "payload" in record:
-        return "a Codex CLI rollout"
-    if isinstance(record.get("history"), dict) or (isinstance(record.get("chat"), dict) and "user_id" in record):
-        return "an Open WebUI export"
-    if "cells" in record and "nbformat" in record:
-        return "a Jupyter notebook"
-    if isinstance(record.get("input"), list) and ("output" in record or "previous_response_id" in record):
-        return "an OpenAI Responses API log"
-    return None
-
-
 def _detect(item: _Input) -> str:
     data = item.data
-    if item.jsonl:
+    if item.jsonl or (isinstance(data, list) and data and (claude_code.sniff_records(data) or codex.sniff_records(data))):
         records: list[Any] = data
+        # Agent transcripts: their lines are not conversations of their own.
+        if claude_code.sniff_records(records):
+            return claude_code.FORMAT
+        if codex.sniff_records(records):
+            return codex.FORMAT
+        if all(openai_responses.is_record(r) for r in records):
+            return openai_responses.FORMAT
     else:
         if _format_from_extension(item.name):
             return jupyterlab_chat.FORMAT
@@ -302,6 +302,16 @@ def _detect(item: _Input) -> str:
             return chatgpt.FORMAT
         if claude_ai.matches(data):
             return claude_ai.FORMAT
+        if claude_code.is_line(data):
+            return claude_code.FORMAT
+        if codex.is_line(data):
+            return codex.FORMAT
+        if jupyter_ai_notebook.sniff(data):
+            return jupyter_ai_notebook.FORMAT
+        if openwebui.sniff(data):
+            return openwebui.FORMAT
+        if openai_responses.sniff(data):
+            return openai_responses.FORMAT
         if isinstance(data, list) and data and all(is_message(m) for m in data):
             records = [data]
         elif isinstance(data, list):
@@ -311,9 +321,6 @@ def _detect(item: _Input) -> str:
     if not records:
         raise ImportFailed("no conversation found (empty list)", source=item.display)
     for i, record in enumerate(records):
-        foreign = _foreign(record)
-        if foreign:
-            raise _unsupported(item, foreign)
         if not (is_record(record) or (isinstance(record, list) and all(is_message(m) for m in record))):
             where = f"line {i + 1}" if item.jsonl else (f"[{i}]" if len(records) > 1 or isinstance(data, list) else None)
             raise ImportFailed(

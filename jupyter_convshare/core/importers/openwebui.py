@@ -104,12 +104,21 @@ def parse(data: Any, *, name: str | None, source: str) -> list[Conversation]:
     if isinstance(data, list):
         if not data:
             ctx.fail(None, "empty list: no chats")
-        return [_convert(Context(source, FORMAT), item, name=name, where=f"[{i}]") for i, item in enumerate(data)]
+        # An export may hold chats without messages (Open WebUI keeps them): they are left out.
+        converted = [_convert(Context(source, FORMAT), item, name=name, where=f"[{i}]", allow_empty=True)
+                     for i, item in enumerate(data)]
+        kept = [c for c in converted if c.messages]
+        if not kept:
+            ctx.fail(None, "no chat with messages")
+        return kept
     return [_convert(ctx, data, name=name, where="")]
 
 
 def convert(item: dict[str, Any], *, name: str | None, where: str) -> Conversation:
     """One chat of an export (a row or a bare chat) as a conversation.
+
+    A chat without messages gives a conversation without messages (the streaming importer
+    reports it as skipped).
 
     Args:
         item: one element of the export list (or the whole single-chat document).
@@ -119,10 +128,10 @@ def convert(item: dict[str, Any], *, name: str | None, where: str) -> Conversati
     Raises:
         ImportFailed: naming the file, the format and the field.
     """
-    return _convert(Context(base_name(name) or OBJECT_NAME, FORMAT), item, name=name, where=where)
+    return _convert(Context(base_name(name) or OBJECT_NAME, FORMAT), item, name=name, where=where, allow_empty=True)
 
 
-def _convert(ctx: Context, item: Any, *, name: str | None, where: str) -> Conversation:
+def _convert(ctx: Context, item: Any, *, name: str | None, where: str, allow_empty: bool = False) -> Conversation:
     data = ctx.obj(item, where)
     row: dict[str, Any] = {}
     chat = data
@@ -158,7 +167,7 @@ def _convert(ctx: Context, item: Any, *, name: str | None, where: str) -> Conver
             message.parent_id = previous  # the legacy list is the active path, in order
             previous = message.id
             nodes.append((path, message))
-    if not nodes:
+    if not nodes and not allow_empty:
         ctx.fail(join(chat_path, "history.messages") if history is not None else join(chat_path, "messages"),
                  "no messages")
 
@@ -183,12 +192,15 @@ def _convert(ctx: Context, item: Any, *, name: str | None, where: str) -> Conver
     if current_id is not None and current_id in conversation.messages:
         conversation.active_leaf_id = current_id
     else:
-        if history is not None:
+        if history is not None and nodes:
             ctx.warn(join(join(chat_path, "history"), "currentId"),
                      "missing or unknown: the latest leaf is shown" if current_id is None
                      else f"unknown message {current_id!r}: the latest leaf is shown")
             conversation.active_leaf_inferred = True
-        conversation.active_leaf_id = latest_leaf(conversation) if history is not None else nodes[-1][1].id
+        if history is not None:
+            conversation.active_leaf_id = latest_leaf(conversation)
+        elif nodes:
+            conversation.active_leaf_id = nodes[-1][1].id
 
     times = [m.created_at for m in conversation.messages.values() if m.created_at is not None]
     conversation.created_at = created or chat_time or (min(times) if times else None)
