@@ -413,3 +413,30 @@ async def test_a_shared_real_chatgpt_branch_shows_a_switcher_at_the_regenerated_
     parsed.feed(other.body.decode("utf-8"))
     assert parsed.positions == ["2 / 2"]
     assert b"third color to complement the blue and orange" in other.body
+
+
+def test_citation_markers_are_removed_from_the_shown_text_and_kept_in_extra() -> None:
+    source = "Paris is the capital \ue200cite\ue202turn0search1\ue201 of France."
+    data = two_answers()
+    data["mapping"]["b"]["message"]["content"]["parts"] = [source]
+    part = load_one(data).messages["b"].parts[0]
+    assert part.text == "Paris is the capital  of France."
+    assert part.extra == {"chatgpt": {"text_with_markers": source}}
+
+
+def test_hostile_attachment_names_and_pointers_stay_inert_references() -> None:
+    # Given an upload named like a path and an image pointer that is a web URL
+    data = two_answers()
+    message = data["mapping"]["a"]["message"]
+    message["content"] = {"content_type": "multimodal_text", "parts": [
+        "look", {"content_type": "image_asset_pointer", "asset_pointer": "https://evil.example/track.png"},
+    ]}
+    message["metadata"] = {"attachments": [{"id": "file-1", "name": "../../home/me/.ssh/id_rsa", "size": 9}]}
+    conversation = load_one(data)
+    # Then names are base names, nothing is fetched or marked available, and the image is
+    # an attachment reference (the viewer never loads a source URL)
+    upload = conversation.attachments["file-1"]
+    assert (upload.name, upload.available, upload.size_bytes) == ("id_rsa", False, 9)
+    image_part = conversation.messages["a"].parts[1]
+    assert image_part.type == "image" and image_part.url is None
+    assert conversation.attachments[image_part.attachment_id].available is False

@@ -280,3 +280,25 @@ async def test_a_shared_real_claude_conversation_shows_a_switcher_at_the_re_aske
     parsed = _Switchers()
     parsed.feed(other.body.decode("utf-8"))
     assert parsed.positions == ["1 / 2"] and b"Strategic Setup Pipeline" not in other.body
+
+
+def test_path_like_file_names_become_base_names() -> None:
+    data = retried()
+    data["chat_messages"][0]["attachments"] = [{"file_name": "C:\\Users\\me\\secret.txt", "extracted_content": "x"}]
+    data["chat_messages"][0]["files"] = [{"file_uuid": "f", "file_name": "../../etc/passwd"}]
+    names = [a.name for a in load_one([data]).attachments.values()]
+    assert names == ["secret.txt", "passwd"]
+
+
+def test_an_answer_made_only_of_a_failed_tool_result_is_an_error() -> None:
+    data = retried()
+    data["chat_messages"][1]["content"] = [
+        {"type": "tool_use", "id": "toolu_1", "name": "web_search", "input": {"query": "x"}},
+        {"type": "tool_result", "tool_use_id": "toolu_1", "name": "web_search", "is_error": True,
+         "content": [{"type": "text", "text": "rate limited"}]},
+        {"type": "token_budget", "remaining": 10},
+    ]
+    answer = load_one([data]).messages["a1"]
+    assert [p.type for p in answer.parts] == ["tool_call", "tool_result", "unknown"]
+    assert answer.status == "error" and answer.parts[1].text == "rate limited"
+    assert answer.parts[2].source_type == "token_budget"

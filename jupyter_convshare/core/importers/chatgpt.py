@@ -34,6 +34,8 @@ Mapping (one :class:`Conversation` per conversation object):
   ``tool_result`` parts whose ``call_id`` is the calling node; ``tether_quote`` ->
   ``citation``; ``thoughts`` / ``reasoning_recap`` -> ``reasoning``;
   ``user_editable_context`` / ``model_editable_context`` -> text parts (one per field);
+  private-use citation markers (``\\ue200cite\\ue202turn0search1\\ue201``) are removed from
+  text parts (the source string is kept in the part's ``extra``);
   anything else -> an ``unknown`` part holding the raw content.
 - ``hidden`` (kept, flagged; viewers skip it) when the source UI hides the message:
   ``is_visually_hidden_from_conversation``; ``weight == 0``; system messages unless
@@ -54,6 +56,7 @@ not exist, a cycle, a missing ``mapping``, wrong types: the whole file is refuse
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..errors import ImportFailed
@@ -82,6 +85,8 @@ _CONVERSATION_MAPPED = {"id", "conversation_id", "title", "create_time", "update
 _MESSAGE_MAPPED = {"id", "author", "create_time", "update_time", "content", "metadata"}
 _METADATA_MAPPED = {"attachments", "model_slug"}
 _POINTER_PREFIXES = ("file-service://", "sediment://")
+_CITE_MARKER = re.compile("\ue200[^\ue200\ue201]*\ue201")
+"""A 2025 citation marker such as ``\\ue200cite\\ue202turn2view0\\ue201`` (FORMATS.md section 3)."""
 
 
 def matches(data: Any) -> bool:
@@ -229,12 +234,13 @@ class _Converter:
         for key in order:
             parent = parent_of[key]
             anchor = parent if parent is None or nodes[parent] is not None else shown_parent[parent]
-            if nodes[key] is None:
+            raw_message = nodes[key]
+            if raw_message is None:
                 empty.append(key)
                 shown_parent[key] = anchor
                 continue
             shown_parent[key] = key
-            message = self._message(key, nodes[key], anchor, conversation)
+            message = self._message(key, raw_message, anchor, conversation)
             conversation.add_message(message)
 
         conversation.active_leaf_id, conversation.active_leaf_inferred = self._active(
@@ -375,9 +381,11 @@ class _Converter:
         role = ctx.string(author, "role", f"{path}.author", required=True)
         if role not in _ROLES:
             self.fail(f"mapping{_key(key)}.message.author.role", f"expected one of {', '.join(_ROLES)}, got {role!r}")
+        assert role is not None
         author_name = ctx.string(author, "name", f"{path}.author")
         content = ctx.obj(ctx.required(raw, "content", path), f"{path}.content")
         content_type = ctx.string(content, "content_type", f"{path}.content", required=True)
+        assert content_type is not None
         metadata = ctx.obj(raw.get("metadata") or {}, f"{path}.metadata")
         recipient = ctx.string(raw, "recipient", path) or "all"
         channel = ctx.string(raw, "channel", path)
@@ -493,8 +501,14 @@ class _Converter:
         for i, item in enumerate(ctx.lst(raw_parts, f"{cpath}.parts")):
             ipath = f"{cpath}.parts[{i}]"
             if isinstance(item, str):
-                if item.strip():
-                    parts.append(Part.text_part(item))
+                shown = _CITE_MARKER.sub("", item) if "\ue200" in item else item
+                if shown.strip():
+                    part = Part.text_part(shown)
+                    if shown != item:
+                        # Private-use citation markers (U+E200 ... U+E201) render as garbage;
+                        # the source text stays in extra for exports that resolve them.
+                        part.extra = {NS: {"text_with_markers": item}}
+                    parts.append(part)
                 continue
             item = ctx.obj(item, ipath)
             kind = item.get("content_type")

@@ -311,7 +311,8 @@ def _attachment(ctx: Context, path: str, raw: Any, fallback_id: str) -> Attachme
     rest = {k: v for k, v in item.items() if k not in ("id", "file_name", "file_size", "file_type", "extracted_content")}
     if file_type and "/" not in file_type:
         rest["file_type"] = file_type
-    att_id = item.get("id") if isinstance(item.get("id"), str) and item.get("id") else fallback_id
+    given = item.get("id")
+    att_id = given if isinstance(given, str) and given else fallback_id
     return Attachment(
         id=att_id,
         name=base_name(file_name) or "pasted text",
