@@ -11,6 +11,8 @@ import getpass
 import json
 import sys
 
+import pytest
+
 from jupyter_convshare.core.shares import ShareService
 
 from .conftest import real_fixture
@@ -111,3 +113,42 @@ async def test_the_notebook_client_imports_a_file_into_the_server(jp_serverapp, 
         c.id for c in service.list_conversations(convshare_app.owner)
     }
     assert len(result["conversations"]) == 4
+
+
+@pytest.mark.parametrize("relative", ["chatgpt/realazthat__chatgpt2graph/conversations.json",
+                                      "chatgpt/pkuppens__my_chat_gpt/conversations.json",
+                                      "claude/Gsunny45__Claude_Vault/conversations.json"])
+def test_a_whole_export_is_streamed_one_conversation_at_a_time(cli, store, relative):
+    # Given a real data export (a JSON array of conversations)
+    from jupyter_convshare.core.importers import FORMATS
+    from jupyter_convshare.core.importers.stream import scan, streaming_module
+
+    path = real_fixture(relative)
+    summary = scan(path)
+    assert summary.streamed and streaming_module(summary.format) is not None
+    assert summary.format in FORMATS
+    # When it is imported
+    done = cli("import", str(path), "--json", "--no-server")
+    # Then every conversation of the array is imported or skipped with a reason
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    total = len(json.loads(path.read_text(encoding="utf-8")))
+    assert len(result["conversations"]) + len(result["skipped"]) == total
+    assert {c["conversation_id"] for c in result["conversations"]} == stored_ids(store)
+    assert all(s["reason"] for s in result["skipped"])
+
+
+@pytest.mark.parametrize("relative", ["chatgpt/pkuppens__my_chat_gpt/conversations.json",
+                                      "claude/Gsunny45__Claude_Vault/conversations.json"])
+def test_a_truncated_export_imports_nothing(cli, store, tmp_path, relative):
+    # Given a real export cut off in its last conversation
+    raw = real_fixture(relative).read_bytes()
+    cut = tmp_path / "conversations.json"
+    cut.write_bytes(raw[: len(raw) - 200])
+    # When it is imported
+    done = cli("import", str(cut), "--no-server")
+    # Then the error names the file and the truncation, and nothing is stored
+    assert done.returncode == 1
+    assert "conversations.json" in done.stderr and "truncated" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert stored_ids(store) == set()
