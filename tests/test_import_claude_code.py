@@ -133,3 +133,17 @@ def test_truncated_line_is_named() -> None:
 def test_transcript_of_summaries_only_is_refused() -> None:
     with pytest.raises(ImportFailed, match="claude-code format: no user or assistant messages"):
         load(jsonl([{"type": "summary", "summary": "x", "leafUuid": "y"}] * 2), name="s.jsonl")
+
+
+def test_compact_boundary_continues_from_its_logical_parent() -> None:
+    # Given a /compact boundary: a null parentUuid with logicalParentUuid naming an earlier message
+    lines = transcript()[:3] + [
+        {"type": "system", "subtype": "compact_boundary", "uuid": "cb", "parentUuid": None,
+         "logicalParentUuid": "a1", "sessionId": "s-1", "content": "Conversation compacted",
+         "timestamp": "2026-01-02T03:05:00Z"},
+        line("u2", "cb", "user", "Go on", "2026-01-02T03:05:01Z"),
+    ]
+    conversation = load_one(jsonl(lines), name="s.jsonl")
+    # Then the chain goes on below the logical parent, not below the last line
+    assert [m.id for m in conversation.active_path()] == ["u1", "a1", "cb", "u2"]
+    assert conversation.messages["cb"].extra["claude-code"]["logicalParentUuid"] == "a1"

@@ -272,3 +272,30 @@ def test_chat_without_messages_is_left_out_of_an_export_but_refused_alone() -> N
     assert openwebui.convert(rows[0], name="export.json", where="[0]").messages == {}
     with pytest.raises(ImportFailed, match=r"^one\.json: openwebui format: chat\.history\.messages: no messages"):
         load(rows[0], name="one.json")
+
+
+def test_big_export_streams_one_chat_at_a_time_and_reports_empty_chats(tmp_path: Path) -> None:
+    # Given an export file whose last chat has no messages
+    from jupyter_convshare.core.importers.stream import scan
+
+    rows = export_rows() + [{"id": "c-3", "user_id": "u-7", "title": "Empty",
+                             "chat": {"history": {"messages": {}, "currentId": None}}}]
+    path = tmp_path / "chat-export-1.json"
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    # When it is scanned the streaming way (per-chat convert)
+    summary = scan(path).to_json()
+    # Then both chats are listed with their branch counts, and the empty one is skipped with a reason
+    assert summary["format"] == "openwebui"
+    assert [(c["conversation_id"], c["messages"], c["branches"]) for c in summary["conversations"]] == [
+        ("openwebui:c-1", 3, 2), ("openwebui:c-2", 2, 1)]
+    assert summary["skipped"] == [{"where": "conversations[2]", "title": "Empty", "reason": "no messages"}]
+
+
+def test_many_unclosed_details_blocks_stay_text_without_rescanning() -> None:
+    # Given content with twenty thousand unclosed <details> openers (a regex search would rescan
+    # the rest of the content for each: quadratic)
+    content = '<details type="reasoning"><summary>s</summary>' * 20000 + "tail"
+    chat = {"history": {"currentId": "x", "messages": {"x": msg("x", None, [], "assistant", content, 1)}}}
+    # When it is imported, Then it is kept as one text part
+    message = load_one(chat, name="many.json").messages["x"]
+    assert [p.type for p in message.parts] == ["text"] and message.text.endswith("tail")

@@ -74,6 +74,7 @@ def parse(data: Any, *, name: str | None, source: str, jsonl: bool = False) -> l
     sessions: list[str] = []
     previous_main: str | None = None
     orphans = 0
+    seen: set[str] = set()
     last_main: str | None = None
     for i, raw in enumerate(records):
         path = where(i)
@@ -91,7 +92,8 @@ def parse(data: Any, *, name: str | None, source: str, jsonl: bool = False) -> l
         parent = ctx.string(record, "parentUuid", path)
         sidechain = ctx.boolean(record, "isSidechain", path)
         if parent is None and not sidechain and previous_main is not None:
-            parent = ctx.string(record, "logicalParentUuid", path) or previous_main
+            logical = ctx.string(record, "logicalParentUuid", path)
+            parent = logical if logical in seen else previous_main
             orphans += 1
         session = ctx.string(record, "sessionId", path)
         if session and session not in sessions:
@@ -123,6 +125,7 @@ def parse(data: Any, *, name: str | None, source: str, jsonl: bool = False) -> l
             message.extra.setdefault(NS, {}).update(rest)
         _participant(participants, message)
         nodes.append((path, message))
+        seen.add(uuid)
         if not sidechain:
             previous_main = uuid
             last_main = uuid

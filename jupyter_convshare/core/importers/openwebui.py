@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from ..model import Attachment, Conversation, Message, Part, Participant, SourceInfo, new_id
@@ -309,7 +310,7 @@ def _content_parts(ctx: Context, path: str, content: str) -> list[Part]:
     """``content`` split at ``<details type=...>`` blocks into text, reasoning and tool parts."""
     parts: list[Part] = []
     position = 0
-    for match in _DETAILS.finditer(content):
+    for match in _details_blocks(content):
         _text(parts, content[position:match.start()])
         position = match.end()
         kind = match.group("type")
@@ -352,6 +353,32 @@ def _content_parts(ctx: Context, path: str, content: str) -> list[Part]:
             parts.append(Part(type="unknown", source_type=f"details:{kind}", data=match.group(0)))
     _text(parts, content[position:])
     return parts
+
+
+def _details_blocks(content: str) -> Iterator[re.Match[str]]:
+    """The typed ``<details>`` blocks of ``content``, in order, in linear time.
+
+    A regex search over the whole content would rescan to the end for every unclosed
+    ``<details`` (quadratic on hostile input); here each opener is matched only against the
+    text up to the next ``</details>``.
+    """
+    closer = "</details>"
+    search = 0
+    end = -1
+    while True:
+        start = content.find("<details", search)
+        if start < 0:
+            return
+        if end < start:
+            end = content.find(closer, start)
+            if end < 0:
+                return
+        match = _DETAILS.match(content, start, end + len(closer))
+        if match is not None and match.end() == end + len(closer):
+            yield match
+            search = match.end()
+        else:
+            search = start + len("<details")
 
 
 def _text(parts: list[Part], text: str) -> None:
