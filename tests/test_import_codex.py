@@ -113,3 +113,18 @@ def test_rollout_without_items_is_refused() -> None:
 def test_truncated_rollout_line_is_named() -> None:
     with pytest.raises(ImportFailed, match=r"^r\.jsonl: invalid JSON at line 9 column"):
         load(jsonl(rollout())[:-5], name="r.jsonl")
+
+
+def test_rollout_of_early_2025_versions_is_read_too() -> None:
+    # Given a rollout written before RolloutLine: a header line, bare items and state lines
+    lines = [
+        {"id": "old-1", "timestamp": "2025-05-01T08:00:00.000Z", "instructions": None},
+        {"record_type": "state"},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]},
+        {"type": "message", "role": "assistant", "id": "msg_a", "content": [{"type": "output_text", "text": "hi"}]},
+    ]
+    conversation = load_one(jsonl(lines), name="rollout-old.jsonl", format="codex")
+    assert conversation.id == "codex:old-1"
+    assert [(m.id, m.text) for m in conversation.active_path()] == [("line-3", "hello"), ("msg_a", "hi")]
+    assert conversation.created_at == utc("2025-05-01T08:00:00")
+    assert "1 record_type" in conversation.source.warnings[0]

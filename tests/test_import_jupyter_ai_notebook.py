@@ -126,3 +126,15 @@ def test_invalid_notebook_names_file_format_and_place(change, expected: str) -> 
 def test_truncated_notebook_is_refused() -> None:
     with pytest.raises(ImportFailed, match=r"^cut\.ipynb: invalid JSON at line"):
         load(json.dumps(own_notebook()).encode()[:-30], name="cut.ipynb")
+
+
+def test_code_format_answer_takes_the_inserted_cell_below() -> None:
+    nb = new_notebook(cells=[
+        new_code_cell("%%ai chatgpt -f code\nA function that adds", outputs=[new_output(
+            "execute_result", {"text/markdown": "AI generated code inserted below &#11015;&#65039;",
+                               "text/plain": "x"}, execution_count=1)]),
+        new_code_cell("def add(a, b):\n    return a + b"),
+    ])
+    answer = load_one(json.loads(nbformat.writes(nb)), name="code.ipynb").active_path()[-1]
+    assert [p.type for p in answer.parts] == ["text", "code"]
+    assert answer.parts[1].text == "def add(a, b):\n    return a + b" and answer.parts[1].language == "python"

@@ -160,6 +160,7 @@ def test_export_list_gives_one_conversation_per_row_with_every_branch() -> None:
     assert weather.created_at == utc("2025-01-01T00:00:00") and weather.updated_at == utc("2025-01-01T00:01:40")
     assert weather.tags == ["travel", "paris"]
     assert weather.extra["openwebui"]["row"]["user_id"] == "u-7"
+    assert weather.source.warnings == []  # an empty legacy list is not a stale copy
     # And each model answering is its own assistant participant
     assert {p.model for p in weather.participants.values() if p.kind == "assistant"} == {"llama3:8b", "qwen3:4b"}
     assert summary.id == "openwebui:c-2" and len(summary.messages) == 2
@@ -299,3 +300,12 @@ def test_many_unclosed_details_blocks_stay_text_without_rescanning() -> None:
     # When it is imported, Then it is kept as one text part
     message = load_one(chat, name="many.json").messages["x"]
     assert [p.type for p in message.parts] == ["text"] and message.text.endswith("tail")
+
+
+def test_stale_legacy_message_list_is_kept_with_a_warning() -> None:
+    rows = export_rows()
+    rows[0]["chat"]["messages"] = [msg("u1", None, ["a1"], "user", "Weather in Paris?", 1735689601)]
+    weather = load(rows, name="export.json")[0]
+    assert [m.id for m in weather.active_path()] == ["u1", "a2"]  # history wins
+    assert weather.extra["openwebui"]["legacy_messages"][0]["id"] == "u1"
+    assert any("legacy message list differs" in w for w in weather.source.warnings)

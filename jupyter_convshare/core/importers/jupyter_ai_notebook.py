@@ -13,7 +13,9 @@ Mapping: one linear :class:`Conversation` per notebook, in cell order; each ``%%
 - an ``assistant`` message (id ``"<cell id>:output"``) when the cell has outputs: a ``text/markdown``
   output -> a markdown text part, ``text/plain``-only -> a plain text part, other bundles ->
   ``mime_bundle`` parts (data and metadata kept), ``stream`` -> plain text, ``error`` -> plain text
-  ``"<ename>: <evalue>"`` and status ``"error"`` (traceback in the part's extra).
+  ``"<ename>: <evalue>"`` and status ``"error"`` (traceback in the part's extra); with ``-f code``
+  the output only says "AI generated code inserted below": the next code cell's source becomes a
+  ``code`` part of the answer.
 - model and provider: the output metadata ``jupyter_ai`` (top level or under the mime type:
   ``provider_id``, ``model_id``, or ``custom_chain_id``) or ``jupyter_ai_v3`` (``model_id``); 2023
   outputs have none: the magic line's model id is used (``provider:model`` split at the first colon).
@@ -35,6 +37,7 @@ from ._common import Context, base_name, stem
 FORMAT = "jupyter-ai-notebook"
 NS = "jupyter-ai"
 MAGIC = "%%ai"
+INSERTED = "AI generated code inserted below"
 
 
 def sniff(data: Any) -> bool:
@@ -81,6 +84,12 @@ def parse(data: Any, *, name: str | None, source: str) -> list[Conversation]:
         if not outputs:
             continue
         parts, status, provenance = _outputs(outputs)
+        following = notebook.cells[index + 1] if index + 1 < len(notebook.cells) else None
+        if (any(p.text and INSERTED in p.text for p in parts) and following is not None
+                and following.get("cell_type") == "code"):
+            # `-f code` puts the answer into a new cell below and prints only a notice.
+            parts.append(Part(type="code", text=following.get("source", ""), language="python",
+                              extra={NS: {"inserted_cell_id": following.get("id")}}))
         model = provenance.get("model_id") or provenance.get("custom_chain_id") or magic["model_id"]
         provider = provenance.get("provider_id") or (magic["provider_id"] if not provenance else None)
         pid = f"jupyter-ai:{model}" if model else "jupyter-ai"

@@ -216,7 +216,7 @@ def _convert(ctx: Context, item: Any, *, name: str | None, where: str, allow_emp
     if chat_rest:
         extra["chat"] = chat_rest
     legacy = chat.get("messages")
-    if history is not None and isinstance(legacy, list):
+    if history is not None and isinstance(legacy, list) and legacy:
         active = [m.id for m in conversation.active_path()]
         legacy_ids = [m.get("id") if isinstance(m, dict) else None for m in legacy]
         if legacy_ids != active:
