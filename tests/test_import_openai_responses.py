@@ -121,3 +121,26 @@ def test_wrong_jsonl_line_is_named() -> None:
     data = "\n".join(json.dumps(r) for r in [log_record(), bad]).encode()
     with pytest.raises(ImportFailed, match=r"^r\.jsonl: openai-responses format: line 2: output\[1\]\.name"):
         load(data, name="r.jsonl")
+
+
+def test_responses_linked_by_previous_response_id_are_one_tree() -> None:
+    # Given three logged turns: the second continues the first, the third re-asks after the first
+    def turn(rid: str, prev: str | None, question: str, answer: str) -> dict:
+        return {"request": {"model": "gpt-4.1", "input": question, "previous_response_id": prev},
+                "response": {"id": rid, "object": "response", "created_at": 1741476777, "model": "gpt-4.1",
+                             "previous_response_id": prev, "output": [
+                                 {"type": "message", "role": "assistant", "content": [
+                                     {"type": "output_text", "text": answer}]}]}}
+
+    data = "\n".join(json.dumps(t) for t in [turn("resp_a", None, "Q1", "A1"), turn("resp_b", "resp_a", "Q2", "A2"),
+                                             turn("resp_c", "resp_a", "Q2 again", "A2 again")]).encode()
+    conversation = load_one(data, name="turns.jsonl")
+    # Then it is one conversation with a fork below A1, the last logged turn active
+    assert conversation.id == "openai-responses:resp_a" and len(conversation.messages) == 6
+    assert [m.text for m in conversation.active_path()] == ["Q1", "A1", "Q2 again", "A2 again"]
+    assert conversation.messages["2"].children_ids == ["3", "5"] and len(conversation.leaves()) == 2
+
+
+def test_unlinked_records_stay_separate_conversations() -> None:
+    records = [response(), {**response(), "id": "resp_2", "previous_response_id": "resp_unknown"}]
+    assert len(load(records, name="two.json")) == 2

@@ -18,7 +18,8 @@ reference, "Responses"): lists of items
 Accepted containers: an item list; a request ``{"model", "instructions"?, "input": str | items}``;
 a response ``{"object": "response", "id": "resp_…", "created_at" (int s), "model", "output": items}``;
 a log record ``{"input": ..., "output": ...}``; a wrapper ``{"request": {...}, "response": {...}}``;
-a JSON list of those or JSONL (one conversation per record).
+a JSON list of those or JSONL (one conversation per record; records that each name an earlier one's
+``id`` in ``previous_response_id`` are one conversation, a fork where two name the same response).
 
 Mapping: ``instructions`` -> a system message; user, system and developer messages -> one message
 each; consecutive assistant-side items (assistant messages, reasoning, tool calls) -> one assistant
@@ -35,9 +36,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import Attachment, Conversation, Message, Part
+from ..model import Attachment, Conversation, Message, Part, SourceInfo
 from ._api import ChainBuilder, prefixed
-from ._common import Context, data_uri, join, parse_arguments
+from ._common import Context, base_name, data_uri, join, parse_arguments, stem
 
 FORMAT = "openai-responses"
 NS = FORMAT
@@ -116,8 +117,64 @@ def parse(data: Any, *, name: str | None, source: str, jsonl: bool = False) -> l
         ctx.fail(None, "expected a list of Responses items or a request/response object")
     if not records:
         ctx.fail(None, "empty list: no items")
-    return [_record(Context(source, FORMAT), prefix, item, name=name, index=i, count=len(records))
-            for i, (prefix, item) in enumerate(records)]
+    conversations = [_record(Context(source, FORMAT), prefix, item, name=name, index=i, count=len(records))
+                     for i, (prefix, item) in enumerate(records)]
+    ids = [c.source.original_id for c in conversations]
+    previous = [_previous_id(item) for _, item in records]
+    if len(records) > 1 and all(p is not None and p in ids[:i] for i, p in enumerate(previous) if i > 0):
+        return [_chain(conversations, ids, previous, name=name)]
+    return conversations
+
+
+def _previous_id(record: Any) -> str | None:
+    """The ``previous_response_id`` of a record (request, response or wrapper), or ``None``."""
+    if not isinstance(record, dict):
+        return None
+    for body in (record, record.get("request"), record.get("response")):
+        if isinstance(body, dict) and isinstance(body.get("previous_response_id"), str):
+            return body["previous_response_id"]
+    return None
+
+
+def _chain(records: list[Conversation], ids: list[str | None], previous: list[str | None], *,
+           name: str | None) -> Conversation:
+    """Records linked by ``previous_response_id`` as one tree: each record's messages continue
+    below the last message of the response it names (two records naming the same one: a fork)."""
+    first = records[0]
+    conversation = Conversation(
+        id=f"{FORMAT}:{ids[0]}" if ids[0] else first.id,
+        title=stem(name),
+        source=SourceInfo(format=FORMAT, file_name=base_name(name), original_id=ids[0],
+                          warnings=[w for r in records for w in r.source.warnings]),
+    )
+    last_of: dict[str, str] = {}
+    for index, record in enumerate(records):
+        parent = last_of.get(previous[index] or "") if index else None
+        renamed: dict[str, str] = {}
+        for key, attachment in record.attachments.items():
+            renamed[key] = attachment.id = f"{index + 1}:{key}"
+            conversation.attachments[attachment.id] = attachment
+        for message in record.active_path():
+            message.id = str(len(conversation.messages) + 1)
+            message.parent_id = parent
+            message.children_ids = []
+            for part in message.parts:
+                if part.attachment_id in renamed:
+                    part.attachment_id = renamed[part.attachment_id]
+            conversation.add_message(message)
+            parent = message.id
+        for pid, participant in record.participants.items():
+            conversation.participants.setdefault(pid, participant)
+        if record.extra:
+            conversation.extra.setdefault(FORMAT, {}).setdefault("records", []).append(record.extra.get(FORMAT, {}))
+        record_id = ids[index]
+        if record_id and parent is not None:
+            last_of[record_id] = parent
+        conversation.active_leaf_id = parent or conversation.active_leaf_id
+    times = [m.created_at for m in conversation.messages.values() if m.created_at is not None]
+    conversation.created_at = min(times) if times else None
+    conversation.updated_at = max(times) if times else None
+    return conversation
 
 
 def _record(ctx: Context, prefix: str, record: Any, *, name: str | None, index: int, count: int) -> Conversation:
