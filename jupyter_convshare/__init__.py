@@ -21,6 +21,13 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     return [{"module": "jupyter_convshare", "app": ConvShareApp}]
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where ``jupyter labextension develop`` finds the built JupyterLab extension:
+    ``labextension`` (relative to this package, the output of ``jlpm build`` in the
+    repository's ``labextension/``) installed as ``jupyter-convshare``."""
+    return [{"src": "labextension", "dest": "jupyter-convshare"}]
+
+
 def __getattr__(name: str) -> Any:
     # Lazy: importing the package (e.g. by jupyter-server) must not import the client.
     if name == "share":

@@ -1,0 +1,377 @@
+/**
+ * Typed client of the jupyter-convshare REST API (`{base_url}convshare/api/...`,
+ * README.md "REST API"; the server side is `jupyter_convshare/server/api.py` and
+ * `server/library_api.py`).
+ *
+ * Every call goes through `ServerConnection.makeRequest`, so JupyterLab's token and
+ * XSRF handling apply exactly as for its own requests. A failed call rejects with
+ * a {@link ConvShareError} carrying the server's `{"message", "reason", "field"}`.
+ */
+
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/** How a share shows its conversation: the current state, or a frozen copy. */
+export type ShareMode = 'live' | 'snapshot';
+
+/** A grant's permission. */
+export type Permission = 'view' | 'collaborate';
+
+/** Who a grant is for. `principal` is `null` for the organization. */
+export type PrincipalType = 'organization' | 'group' | 'user';
+
+/**
+ * A share as its owner (or a reshare's creator) sees it: `Share.to_json` of
+ * `jupyter_convshare/core/shares.py`. Times are ISO 8601 UTC strings or `null`.
+ */
+export interface IShare {
+  share_id: string;
+  /** The link secret; the viewer page is `url`. */
+  link: string;
+  /** Absolute viewer URL `{base}convshare/s/<link>`. */
+  url: string;
+  conversation_id: string;
+  owner: string;
+  title: string;
+  mode: ShareMode;
+  expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+  snapshot_at: string | null;
+  view_count: number;
+  last_accessed_at: string | null;
+  link_enabled: boolean;
+  allow_reshare: boolean;
+  single_use: boolean;
+  claimed: boolean;
+  parent_share_id: string | null;
+  created_by: string | null;
+  chat_posting: boolean;
+}
+
+/** A secret found in the content (`core/redact.py` `SecretFinding.to_json`). */
+export interface ISecretWarning {
+  /** e.g. `openai_api_key`, `anthropic_api_key`, `private_key`. */
+  kind: string;
+  message: string;
+  message_id: string | null;
+}
+
+/** The answer of `POST convshare/api/shares`: the share plus what the owner must know. */
+export interface ICreatedShare extends IShare {
+  /** `false` when the conversation was already shared (the existing share, HTTP 200). */
+  created: boolean;
+  warnings: ISecretWarning[];
+}
+
+/** `POST convshare/api/shares` body: exactly one of `path`, `conversation_id`, `conversation`. */
+export interface ICreateShareRequest {
+  /** A file path relative to the server's root (e.g. `chats/sales.chat`). */
+  path?: string;
+  conversation_id?: string;
+  /** Any importable JSON (convshare/1, a .chat document, a message list). */
+  conversation?: unknown;
+  name?: string;
+  title?: string;
+  /** `1h`, `24h`, `7d`, `30d`, `never` or an ISO 8601 time; the server default when absent. */
+  expires?: string;
+  mode?: ShareMode;
+}
+
+/** `PATCH convshare/api/shares/<id>` body: only the keys given change; the link stays. */
+export interface IShareChanges {
+  expires?: string;
+  mode?: ShareMode;
+  link_enabled?: boolean;
+  allow_reshare?: boolean;
+  single_use?: boolean;
+  chat_posting?: boolean;
+}
+
+/** A grant (`Grant.to_json`). */
+export interface IGrant {
+  grant_id: string;
+  principal_type: PrincipalType;
+  principal: string | null;
+  permission: Permission;
+  created_at: string;
+  updated_at: string;
+}
+
+/** `GET convshare/api/info`: what a share dialog needs. */
+export interface IInfo {
+  version: string;
+  owner: string;
+  root_dir: string | null;
+  default_expires: string;
+  expiry_presets: string[];
+  allow_never_expires: boolean;
+  modes: ShareMode[];
+  export_formats: string[];
+  /** Bytes. */
+  max_attachment_bytes: number;
+  /** Bytes. */
+  max_import_bytes: number;
+  public_url: string | null;
+  allow_chat_posting: boolean;
+}
+
+/** A stored conversation (`StoredConversation.to_json`). */
+export interface IStoredConversation {
+  id: string;
+  owner: string;
+  title: string;
+  version: number;
+  message_count: number;
+  source_format: string | null;
+  /** The file it was imported from, relative to the server's root, if any. */
+  source_path: string | null;
+  source_mtime: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One item of my library, *Shared with you* (`LibraryItem.to_json`). */
+export interface ILibraryItem {
+  item_id: string;
+  url: string | null;
+  [key: string]: unknown;
+}
+
+/** A share granted to me (`GET convshare/api/shared-with-me`). */
+export interface ISharedWithMe {
+  share_id: string;
+  conversation_id: string;
+  title: string;
+  owner: string;
+  permission: Permission;
+  /** The link, or the grantee page `convshare/v/<share_id>` while the link is off. */
+  url: string;
+  updated_at: string;
+}
+
+/**
+ * A failed REST call. `status` is the HTTP status (0 when the server could not be
+ * reached); `message`, `reason` and `field` come from the server's JSON error body.
+ */
+export class ConvShareError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  readonly field: string | null;
+
+  constructor(status: number, message: string, reason: string, field: string | null = null) {
+    super(message);
+    this.name = 'ConvShareError';
+    this.status = status;
+    this.reason = reason;
+    this.field = field;
+  }
+}
+
+/** The server's error body, as `server/base.py` writes it. */
+interface IErrorBody {
+  message?: unknown;
+  reason?: unknown;
+  field?: unknown;
+}
+
+/** Path segments are percent-encoded one by one: ids never break out of their segment. */
+function apiPath(...segments: string[]): string {
+  return ['convshare', 'api', ...segments.map(encodeURIComponent)].join('/');
+}
+
+/**
+ * The REST client. Build it with the app's `serviceManager.serverSettings`
+ * (or `ServerConnection.makeSettings()`); it keeps no other state.
+ */
+export class ConvShareClient {
+  readonly settings: ServerConnection.ISettings;
+
+  constructor(settings?: ServerConnection.ISettings) {
+    this.settings = settings ?? ServerConnection.makeSettings();
+  }
+
+  /** `GET convshare/api/info`. */
+  info(): Promise<IInfo> {
+    return this.json<IInfo>('GET', apiPath('info'));
+  }
+
+  /** My shares and the reshares I made, newest first (expired ones included). */
+  async listShares(): Promise<IShare[]> {
+    const body = await this.json<{ shares: IShare[] }>('GET', apiPath('shares'));
+    return body.shares;
+  }
+
+  /** Create a share (or get the existing one: `created` is then `false`). */
+  createShare(request: ICreateShareRequest): Promise<ICreatedShare> {
+    return this.json<ICreatedShare>('POST', apiPath('shares'), request);
+  }
+
+  /** One share (owner, admin or a reshare's creator). */
+  getShare(shareId: string): Promise<IShare> {
+    return this.json<IShare>('GET', apiPath('shares', shareId));
+  }
+
+  /** Change expiry, mode or switches; answers the share. */
+  updateShare(shareId: string, changes: IShareChanges): Promise<IShare> {
+    return this.json<IShare>('PATCH', apiPath('shares', shareId), changes);
+  }
+
+  /** A new link; the old one answers 404 from now on. */
+  rotateLink(shareId: string): Promise<IShare> {
+    return this.json<IShare>('POST', apiPath('shares', shareId, 'rotate'));
+  }
+
+  /** Refresh a snapshot share's frozen copy (same link). */
+  updateSnapshot(shareId: string): Promise<IShare> {
+    return this.json<IShare>('POST', apiPath('shares', shareId, 'snapshot'));
+  }
+
+  /** Revoke (delete) a share: its link answers 404 at once. */
+  async revokeShare(shareId: string): Promise<void> {
+    await this.request('DELETE', apiPath('shares', shareId));
+  }
+
+  /** Revoke every share of mine; answers how many were revoked. */
+  async revokeAll(): Promise<number> {
+    const body = await this.json<{ revoked: number }>('DELETE', apiPath('shares'));
+    return body.revoked;
+  }
+
+  /** The QR code of the share's link as an `image/svg+xml` blob. */
+  async qrSvg(shareId: string): Promise<Blob> {
+    const response = await this.request('GET', apiPath('shares', shareId, 'qr.svg'));
+    return response.blob();
+  }
+
+  /** The grants of a share, oldest first. */
+  async listGrants(shareId: string): Promise<IGrant[]> {
+    const body = await this.json<{ grants: IGrant[] }>('GET', apiPath('shares', shareId, 'grants'));
+    return body.grants;
+  }
+
+  /** Add (or change) a grant; `principal` is omitted for the organization. */
+  addGrant(
+    shareId: string,
+    principalType: PrincipalType,
+    principal: string | null,
+    permission: Permission
+  ): Promise<IGrant> {
+    const body: Record<string, string> = { principal_type: principalType, permission };
+    if (principal !== null) {
+      body.principal = principal;
+    }
+    return this.json<IGrant>('POST', apiPath('shares', shareId, 'grants'), body);
+  }
+
+  /** Change a grant's permission. */
+  updateGrant(shareId: string, grantId: string, permission: Permission): Promise<IGrant> {
+    return this.json<IGrant>('PATCH', apiPath('shares', shareId, 'grants', grantId), { permission });
+  }
+
+  /** Remove a grant. */
+  async removeGrant(shareId: string, grantId: string): Promise<void> {
+    await this.request('DELETE', apiPath('shares', shareId, 'grants', grantId));
+  }
+
+  /** My stored conversations, most recently updated first. */
+  async listConversations(): Promise<IStoredConversation[]> {
+    const body = await this.json<{ conversations: IStoredConversation[] }>(
+      'GET',
+      apiPath('conversations')
+    );
+    return body.conversations;
+  }
+
+  /**
+   * The share of the file at `path` (relative to the server root), or `null` when it
+   * is not shared. Reshares made by others are not the file's own share.
+   */
+  async findShareForPath(path: string): Promise<IShare | null> {
+    const [conversations, shares] = await Promise.all([this.listConversations(), this.listShares()]);
+    const ids = new Set(conversations.filter(c => c.source_path === path).map(c => c.id));
+    return shares.find(s => ids.has(s.conversation_id) && s.parent_share_id === null) ?? null;
+  }
+
+  /** Conversations granted to me. */
+  async sharedWithMe(): Promise<ISharedWithMe[]> {
+    const body = await this.json<{ conversations: ISharedWithMe[] }>('GET', apiPath('shared-with-me'));
+    return body.conversations;
+  }
+
+  /** My library (*Shared with you*): `archived` is `'false'` (default), `'true'` or `'all'`. */
+  async library(query: { archived?: 'true' | 'false' | 'all'; tag?: string; q?: string } = {}): Promise<ILibraryItem[]> {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) {
+      if (value !== undefined) {
+        params.set(key, value);
+      }
+    }
+    const search = params.toString();
+    const body = await this.json<{ items: ILibraryItem[] }>(
+      'GET',
+      apiPath('library') + (search ? `?${search}` : '')
+    );
+    return body.items;
+  }
+
+  /** Save a share link (`{url}`) or a share granted to me (`{share_id}`) to my library. */
+  saveToLibrary(source: { url: string } | { share_id: string }): Promise<ILibraryItem & { created: boolean }> {
+    return this.json('POST', apiPath('library'), source);
+  }
+
+  /** Remove an item from my library. */
+  async removeFromLibrary(itemId: string): Promise<void> {
+    await this.request('DELETE', apiPath('library', itemId));
+  }
+
+  /** A request whose answer is JSON. */
+  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await this.request(method, path, body);
+    return (await response.json()) as T;
+  }
+
+  /**
+   * Send one request; resolve with the response when it is 2xx, else reject with a
+   * {@link ConvShareError} built from the server's JSON error body.
+   */
+  private async request(method: string, path: string, body?: unknown): Promise<Response> {
+    const url = URLExt.join(this.settings.baseUrl, path);
+    const init: RequestInit = { method };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { 'Content-Type': 'application/json' };
+    }
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(url, init, this.settings);
+    } catch (error) {
+      throw new ConvShareError(
+        0,
+        `cannot reach the Jupyter server: ${(error as Error).message}`,
+        'network_error'
+      );
+    }
+    if (!response.ok) {
+      throw await errorFrom(response);
+    }
+    return response;
+  }
+}
+
+/** The {@link ConvShareError} of a failed response (a non-JSON body keeps the status text). */
+export async function errorFrom(response: Response): Promise<ConvShareError> {
+  let data: IErrorBody = {};
+  try {
+    data = (await response.json()) as IErrorBody;
+  } catch {
+    // a proxy's HTML error page, or an empty body: the status says enough
+  }
+  const message =
+    typeof data.message === 'string' && data.message
+      ? data.message
+      : `${response.status} ${response.statusText || 'error'}`;
+  const reason = typeof data.reason === 'string' ? data.reason : 'error';
+  const field = typeof data.field === 'string' ? data.field : null;
+  return new ConvShareError(response.status, message, reason, field);
+}

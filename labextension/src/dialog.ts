@@ -1,0 +1,363 @@
+/**
+ * The share dialog of one conversation file: status, link (copy, open), QR code,
+ * expiry, live/snapshot, link on/off, reshare, rotate and delete, and the secret
+ * warnings the server found when the share was created (DESIGN.md section 8,
+ * "JupyterLab"). Every action is one REST call through {@link ConvShareClient}.
+ */
+
+import { Clipboard, Dialog, showDialog } from '@jupyterlab/apputils';
+import { Widget } from '@lumino/widgets';
+
+import { ConvShareClient, ConvShareError, IInfo, ISecretWarning, IShare, IShareChanges, ShareMode } from './api';
+
+/** Labels of the server's expiry presets (`core/shares.py` `EXPIRY_PRESETS`). */
+const PRESET_LABELS: Record<string, string> = {
+  '1h': '1 hour',
+  '24h': '24 hours',
+  '7d': '7 days',
+  '30d': '30 days',
+  never: 'Never'
+};
+
+/** A date for people: the browser's locale and time zone. */
+function formatTime(iso: string | null): string {
+  return iso ? new Date(iso).toLocaleString() : 'never';
+}
+
+/** A DOM element with a class and optional text. */
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className: string,
+  text?: string
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text !== undefined) {
+    node.textContent = text;
+  }
+  return node;
+}
+
+/** A JupyterLab-styled button (`accept`: the main action, `warn`: a destructive one). */
+function button(label: string, action: () => void, kind: 'accept' | 'reject' | 'warn' = 'reject'): HTMLButtonElement {
+  const node = el('button', `jp-Button jp-mod-styled jp-mod-${kind}`, label);
+  node.type = 'button';
+  node.addEventListener('click', action);
+  return node;
+}
+
+/** A labelled `<select>` of the expiry presets the server allows. */
+function expirySelect(info: IInfo, placeholder: string | null): HTMLSelectElement {
+  const select = el('select', 'jp-mod-styled jp-convshare-expires');
+  select.setAttribute('aria-label', 'Expires');
+  if (placeholder !== null) {
+    const option = el('option', '', placeholder);
+    option.value = '';
+    select.appendChild(option);
+  }
+  for (const preset of info.expiry_presets) {
+    const option = el('option', '', `${PRESET_LABELS[preset] ?? preset}`);
+    option.value = preset;
+    select.appendChild(option);
+  }
+  if (placeholder === null) {
+    select.value = info.default_expires;
+  }
+  return select;
+}
+
+/** A `<select>` of live / snapshot. */
+function modeSelect(current: ShareMode): HTMLSelectElement {
+  const select = el('select', 'jp-mod-styled jp-convshare-mode');
+  select.setAttribute('aria-label', 'Mode');
+  for (const [value, label] of [
+    ['live', 'Live (follows the file)'],
+    ['snapshot', 'Snapshot (frozen copy)']
+  ]) {
+    const option = el('option', '', label);
+    option.value = value;
+    select.appendChild(option);
+  }
+  select.value = current;
+  return select;
+}
+
+/**
+ * The body of the share dialog for the file at `path` (relative to the server root).
+ * It loads the file's share on attach and re-renders after every change.
+ */
+export class ShareBody extends Widget {
+  private readonly client: ConvShareClient;
+  private readonly path: string;
+  private info: IInfo | null = null;
+  private share: IShare | null = null;
+  private warnings: ISecretWarning[] = [];
+  private error = '';
+  private confirmingDelete = false;
+  private qrUrl: string | null = null;
+  /** The link `qrUrl` encodes: a re-render keeps the image, a rotation fetches a new one. */
+  private qrLink: string | null = null;
+
+  constructor(client: ConvShareClient, path: string) {
+    super();
+    this.client = client;
+    this.path = path;
+    this.addClass('jp-convshare-ShareBody');
+    this.node.appendChild(el('div', 'jp-convshare-status', 'Loading…'));
+  }
+
+  /** The share shown, or `null` while the file is not shared. */
+  get currentShare(): IShare | null {
+    return this.share;
+  }
+
+  /** Load the server's settings and the file's share, then render. */
+  async load(): Promise<void> {
+    await this.act(async () => {
+      const [info, share] = await Promise.all([this.client.info(), this.client.findShareForPath(this.path)]);
+      this.info = info;
+      this.share = share;
+    });
+  }
+
+  dispose(): void {
+    this.releaseQr();
+    super.dispose();
+  }
+
+  /** Run one REST action, keep its error for display, and render the result. */
+  private async act(action: () => Promise<void>): Promise<void> {
+    this.error = '';
+    try {
+      await action();
+    } catch (error) {
+      this.error = error instanceof ConvShareError ? error.message : String(error);
+    }
+    this.render();
+    await this.refreshQr();
+  }
+
+  private async create(expires: string, mode: ShareMode): Promise<void> {
+    await this.act(async () => {
+      const created = await this.client.createShare({ path: this.path, expires, mode });
+      this.warnings = created.warnings;
+      this.share = created;
+    });
+  }
+
+  private async change(changes: IShareChanges): Promise<void> {
+    const share = this.share;
+    if (share) {
+      await this.act(async () => {
+        this.share = await this.client.updateShare(share.share_id, changes);
+      });
+    }
+  }
+
+  private async rotate(): Promise<void> {
+    const share = this.share;
+    if (share) {
+      await this.act(async () => {
+        this.share = await this.client.rotateLink(share.share_id);
+      });
+    }
+  }
+
+  private async updateSnapshot(): Promise<void> {
+    const share = this.share;
+    if (share) {
+      await this.act(async () => {
+        this.share = await this.client.updateSnapshot(share.share_id);
+      });
+    }
+  }
+
+  private async revoke(): Promise<void> {
+    const share = this.share;
+    if (share) {
+      this.confirmingDelete = false;
+      await this.act(async () => {
+        await this.client.revokeShare(share.share_id);
+        this.share = null;
+        this.warnings = [];
+      });
+    }
+  }
+
+  private releaseQr(): void {
+    if (this.qrUrl) {
+      URL.revokeObjectURL(this.qrUrl);
+      this.qrUrl = null;
+      this.qrLink = null;
+    }
+  }
+
+  /** Fetch the QR of the current link (authenticated, so an <img> from a blob URL). */
+  private async refreshQr(): Promise<void> {
+    const img = this.node.querySelector<HTMLImageElement>('img.jp-convshare-qr');
+    const share = this.share;
+    if (!img || !share || !share.link_enabled || share.link === this.qrLink) {
+      return;
+    }
+    try {
+      const blob = await this.client.qrSvg(share.share_id);
+      this.releaseQr();
+      this.qrUrl = URL.createObjectURL(blob);
+      this.qrLink = share.link;
+      img.src = this.qrUrl;
+    } catch (error) {
+      img.alt = `QR code unavailable: ${(error as Error).message}`;
+    }
+  }
+
+  private render(): void {
+    const node = this.node;
+    node.textContent = '';
+    node.appendChild(el('div', 'jp-convshare-path', this.path));
+    const share = this.share;
+    const info = this.info;
+
+    const status = el('div', 'jp-convshare-status');
+    if (!share) {
+      status.textContent = 'Not shared';
+    } else {
+      const expires = share.expires_at ? `expires ${formatTime(share.expires_at)}` : 'never expires';
+      status.textContent = `Shared since ${formatTime(share.created_at)} · ${expires} · ${share.view_count} view${share.view_count === 1 ? '' : 's'}`;
+    }
+    node.appendChild(status);
+
+    if (this.warnings.length) {
+      const list = el('ul', 'jp-convshare-warnings');
+      list.setAttribute('role', 'alert');
+      list.appendChild(el('strong', '', 'This conversation may contain secrets; think twice before handing out the link:'));
+      for (const warning of this.warnings) {
+        list.appendChild(el('li', '', warning.message));
+      }
+      node.appendChild(list);
+    }
+
+    if (info && !share) {
+      const expires = expirySelect(info, null);
+      const mode = modeSelect('live');
+      const row = el('div', 'jp-convshare-row');
+      const expiresLabel = el('label', '', 'Expires ');
+      expiresLabel.appendChild(expires);
+      row.append(expiresLabel, mode);
+      node.appendChild(row);
+      node.appendChild(
+        button('Create link', () => void this.create(expires.value, mode.value as ShareMode), 'accept')
+      );
+    }
+
+    if (info && share) {
+      this.renderShare(share, info);
+    }
+
+    if (this.error) {
+      const error = el('div', 'jp-convshare-error', this.error);
+      error.setAttribute('role', 'alert');
+      node.appendChild(error);
+    }
+  }
+
+  private renderShare(share: IShare, info: IInfo): void {
+    const node = this.node;
+    if (share.link_enabled) {
+      const linkRow = el('div', 'jp-convshare-row');
+      const link = el('input', 'jp-mod-styled jp-convshare-link');
+      link.readOnly = true;
+      link.value = share.url;
+      link.setAttribute('aria-label', 'Link');
+      linkRow.append(
+        link,
+        button('Copy', () => Clipboard.copyToSystem(share.url)),
+        button('Open in new tab', () => window.open(share.url, '_blank', 'noopener,noreferrer'))
+      );
+      node.appendChild(linkRow);
+    } else {
+      node.appendChild(el('div', '', 'The link is off: only people with a grant can open it.'));
+    }
+    const columns = el('div', 'jp-convshare-columns');
+    if (share.link_enabled) {
+      const qr = el('img', 'jp-convshare-qr');
+      qr.alt = 'QR code of the link';
+      if (this.qrUrl && this.qrLink === share.link) {
+        qr.src = this.qrUrl;
+      }
+      columns.appendChild(qr);
+    }
+    const controls = el('div', 'jp-convshare-controls');
+    columns.appendChild(controls);
+    node.appendChild(columns);
+
+    const settings = el('div', 'jp-convshare-row');
+    const expires = expirySelect(info, 'Change expiry…');
+    expires.addEventListener('change', () => {
+      if (expires.value) {
+        void this.change({ expires: expires.value });
+      }
+    });
+    const mode = modeSelect(share.mode);
+    mode.addEventListener('change', () => void this.change({ mode: mode.value as ShareMode }));
+    settings.append(expires, mode);
+    controls.appendChild(settings);
+
+    const switches = el('div', 'jp-convshare-switches');
+    for (const [key, label] of [
+      ['link_enabled', 'Anyone with the link can view'],
+      ['allow_reshare', 'Recipients may reshare']
+    ] as const) {
+      const box = el('input', `jp-convshare-${key}`);
+      box.type = 'checkbox';
+      box.checked = share[key];
+      box.addEventListener('change', () => void this.change({ [key]: box.checked }));
+      const wrapper = el('label', '');
+      wrapper.append(box, document.createTextNode(label));
+      switches.appendChild(wrapper);
+    }
+    controls.appendChild(switches);
+
+    const actions = el('div', 'jp-convshare-row');
+    if (share.mode === 'snapshot') {
+      actions.appendChild(button('Update snapshot', () => void this.updateSnapshot()));
+    }
+    actions.append(
+      button('Rotate link', () => void this.rotate()),
+      button('Delete share', () => {
+        this.confirmingDelete = true;
+        this.render();
+        void this.refreshQr();
+      })
+    );
+    controls.appendChild(actions);
+
+    if (this.confirmingDelete) {
+      const confirm = el('div', 'jp-convshare-confirm jp-convshare-row');
+      confirm.setAttribute('role', 'alertdialog');
+      confirm.append(
+        el('span', '', 'Delete this share? Its link stops working at once.'),
+        button('Cancel', () => {
+          this.confirmingDelete = false;
+          this.render();
+          void this.refreshQr();
+        }),
+        button('Delete', () => void this.revoke(), 'warn')
+      );
+      node.appendChild(confirm);
+    }
+  }
+}
+
+/**
+ * Show the share dialog of the conversation file at `path` (relative to the server
+ * root); resolves when the user closes it.
+ */
+export async function showShareDialog(client: ConvShareClient, path: string): Promise<void> {
+  const body = new ShareBody(client, path);
+  void body.load();
+  await showDialog({
+    title: 'Share conversation',
+    body,
+    buttons: [Dialog.okButton({ label: 'Close' })]
+  });
+}
