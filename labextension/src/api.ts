@@ -98,6 +98,21 @@ export interface IGrant {
   updated_at: string;
 }
 
+/** `GET convshare/api/whoami`: the signed-in user as the server sees them. */
+export interface IWhoami {
+  name: string;
+  /** The groups I belong to, by name. */
+  groups: string[];
+  is_admin: boolean;
+}
+
+/** One group a grant may name (`GET convshare/api/groups`): never its members' names. */
+export interface IGroup {
+  name: string;
+  /** How many members it has. */
+  members: number;
+}
+
 /** `GET convshare/api/info`: what a share dialog needs. */
 export interface IInfo {
   version: string;
@@ -272,6 +287,17 @@ export class ConvShareClient {
   /** Remove a grant. */
   async removeGrant(shareId: string, grantId: string): Promise<void> {
     await this.request('DELETE', apiPath('shares', shareId, 'grants', grantId));
+  }
+
+  /** Who I am to the server: name, groups, admin. */
+  whoami(): Promise<IWhoami> {
+    return this.json<IWhoami>('GET', apiPath('whoami'));
+  }
+
+  /** The groups a grant may name, by name (`POST .../grants` refuses any other group). */
+  async listGroups(): Promise<IGroup[]> {
+    const body = await this.json<{ groups: IGroup[] }>('GET', apiPath('groups'));
+    return body.groups;
   }
 
   /** My stored conversations, most recently updated first. */

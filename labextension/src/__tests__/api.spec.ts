@@ -183,6 +183,60 @@ describe('ConvShareClient', () => {
     expect(JSON.parse(sent[0].body ?? '')).toEqual({ principal_type: 'organization', permission: 'view' });
   });
 
+  it('changes and removes a grant by its id', async () => {
+    const grant = {
+      grant_id: 'g1',
+      principal_type: 'group',
+      principal: 'staff',
+      permission: 'collaborate',
+      created_at: '2026-01-01T00:00:00Z',
+      updated_at: '2026-01-01T00:00:00Z'
+    };
+    const { client, sent } = clientWith(json(200, grant), new Response(null, { status: 204 }));
+
+    const changed = await client.updateGrant('sh1', 'g1', 'collaborate');
+    await client.removeGrant('sh1', 'g1');
+
+    expect(changed.permission).toBe('collaborate');
+    expect(sent.map(s => `${s.method} ${s.url}`)).toEqual([
+      `PATCH ${BASE}convshare/api/shares/sh1/grants/g1`,
+      `DELETE ${BASE}convshare/api/shares/sh1/grants/g1`
+    ]);
+    expect(JSON.parse(sent[0].body ?? '')).toEqual({ permission: 'collaborate' });
+  });
+
+  it("rejects a grant to an unknown group with the server's message", async () => {
+    const { client } = clientWith(
+      json(400, { message: "principal: unknown group 'nobody'", reason: 'invalid_request', field: 'principal' })
+    );
+
+    const failure = client.addGrant('sh1', 'group', 'nobody', 'view');
+
+    await expect(failure).rejects.toMatchObject({
+      status: 400,
+      message: "principal: unknown group 'nobody'",
+      field: 'principal'
+    });
+  });
+
+  it('lists the groups a grant may name', async () => {
+    const { client, sent } = clientWith(json(200, { groups: [{ name: 'staff', members: 3 }] }));
+
+    const groups = await client.listGroups();
+
+    expect(sent[0].url).toBe(`${BASE}convshare/api/groups`);
+    expect(groups).toEqual([{ name: 'staff', members: 3 }]);
+  });
+
+  it('asks the server who I am', async () => {
+    const { client, sent } = clientWith(json(200, { name: 'ada', groups: ['staff'], is_admin: false }));
+
+    const me = await client.whoami();
+
+    expect(sent[0].url).toBe(`${BASE}convshare/api/whoami`);
+    expect(me.groups).toEqual(['staff']);
+  });
+
   it("finds a file's own share by the stored conversation's source path", async () => {
     const conversations = [
       { id: 'c1', source_path: 'chats/sales.chat' },
