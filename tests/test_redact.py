@@ -223,9 +223,18 @@ def test_one_finding_per_kind_and_message():
 
 
 def test_finding_to_json():
-    finding = SecretFinding("password", "Message 1 (user) contains what looks like a password.", "m1")
+    finding = SecretFinding("password", "Message 1 (user) contains what looks like a password.", "m1",
+                            part_index=0, part_type="text", preview="•••••• (14 characters)")
     assert finding.to_json() == {
         "kind": "password",
         "message": "Message 1 (user) contains what looks like a password.",
         "message_id": "m1",
+        "category": "secret",
+        "part_index": 0,
+        "part_type": "text",
+        "attachment_id": None,
+        "location": "message",
+        "preview": "•••••• (14 characters)",
+        "count": 1,
+        "hidden": False,
     }
