@@ -71,12 +71,15 @@ def attack_conversation() -> Conversation:
 # -- registry -----------------------------------------------------------------------------
 
 
-def test_the_four_formats_have_media_types_and_extensions() -> None:
+def test_every_format_has_a_media_type_and_an_extension() -> None:
     assert {k: (f.media_type, f.extension) for k, f in EXPORT_FORMATS.items()} == {
         "json": ("application/json; charset=utf-8", ".json"),
         "csv": ("text/csv; charset=utf-8", ".csv"),
         "parquet": ("application/vnd.apache.parquet", ".parquet"),
         "md": ("text/markdown; charset=utf-8", ".md"),
+        "html": ("text/html; charset=utf-8", ".html"),
+        "chat": ("application/json; charset=utf-8", ".chat"),
+        "ipynb": ("application/x-ipynb+json", ".ipynb"),
     }
 
 
