@@ -10,6 +10,7 @@
 
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
+import { ISignal, Signal } from '@lumino/signaling';
 
 /** How a share shows its conversation: the current state, or a frozen copy. */
 export type ShareMode = 'live' | 'snapshot';
@@ -146,12 +147,59 @@ export interface IStoredConversation {
   updated_at: string;
 }
 
-/** One item of my library, *Shared with you* (`LibraryItem.to_json`). */
+/** One item of my library, *Shared with you* (`core/library.py` `LibraryItem.to_json`). */
 export interface ILibraryItem {
+  /** `grant-<share id>` for a granted item not saved yet. */
   item_id: string;
+  user: string;
+  /** `saved` (a library row) or `granted` (shown because of a grant; cannot be removed). */
+  kind: 'saved' | 'granted';
+  share_id: string | null;
+  /** For a copy of another server's conversation: my own conversation holding it. */
+  conversation_id: string | null;
+  title: string | null;
+  /** My own name for it (rename), or `null`. */
+  name: string | null;
+  /** `"this server"` or the other server's `scheme://host[:port]/base/`. */
+  origin: string;
+  /** The sharer where I may know it (grants), else `null`. */
+  owner: string | null;
+  permission: Permission | null;
+  status: 'active' | 'expired' | 'revoked' | 'copy';
+  tags: string[];
+  archived: boolean;
+  saved_at: string;
+  updated_at: string;
+  /** The viewer page (the link, or the grantee page while the link is off), or `null`. */
   url: string | null;
-  [key: string]: unknown;
 }
+
+/** `POST convshare/api/library/preview`: what a share link shows (nothing is saved). */
+export interface ILinkPreview {
+  title: string | null;
+  /** `"this server"` or the other server's `scheme://host[:port]/base/`. */
+  origin: string;
+  /** Messages on the path the viewer shows first. */
+  message_count: number;
+  /** Display names of the authors on that path. */
+  participants: string[];
+  /** The first question, at most 280 characters. */
+  summary: string;
+  created_at: string | null;
+  updated_at: string | null;
+}
+
+/** A `.chat` file the server wrote (`save-as` routes): its path relative to the root. */
+export interface ISavedFile {
+  path: string;
+  name: string;
+}
+
+/**
+ * What a successful call changed: `shares` (a share or grant of mine), `library`
+ * (my *Shared with you*) or `files` (a file written into the workspace).
+ */
+export type ChangeKind = 'shares' | 'library' | 'files';
 
 /** A share granted to me (`GET convshare/api/shared-with-me`). */
 export interface ISharedWithMe {
@@ -190,6 +238,27 @@ interface IErrorBody {
   field?: unknown;
 }
 
+/** The page-wide change signal (every client of the page emits on it). */
+const changedSignal = new Signal<object, ChangeKind>({});
+
+/** What a successful `method` on `path` changed, or `null` for a read. */
+export function changeOf(method: string, path: string): ChangeKind | null {
+  if (method === 'GET' || method === 'HEAD') {
+    return null;
+  }
+  const route = path.split('?')[0].split('/').slice(2);
+  if (route[0] === 'shares') {
+    return 'shares';
+  }
+  if (route[0] === 'library') {
+    if (route[1] === 'preview') {
+      return null;
+    }
+    return route[route.length - 1] === 'save-as' ? 'files' : 'library';
+  }
+  return null;
+}
+
 /** Path segments are percent-encoded one by one: ids never break out of their segment. */
 function apiPath(...segments: string[]): string {
   return ['convshare', 'api', ...segments.map(encodeURIComponent)].join('/');
@@ -204,6 +273,15 @@ export class ConvShareClient {
 
   constructor(settings?: ServerConnection.ISettings) {
     this.settings = settings ?? ServerConnection.makeSettings();
+  }
+
+  /**
+   * Emitted after every successful call that changes something, by any client of the
+   * page (the share dialog, the sidebar, the status item): views listen to it to stay
+   * current after a share, change or revoke made elsewhere in JupyterLab.
+   */
+  static get changed(): ISignal<object, ChangeKind> {
+    return changedSignal;
   }
 
   /** `GET convshare/api/info`. */
@@ -351,6 +429,21 @@ export class ConvShareClient {
     await this.request('DELETE', apiPath('library', itemId));
   }
 
+  /** Write an item of my library as a `.chat` file at `path` (relative to the root; never overwrites). */
+  saveLibraryItemAs(itemId: string, path: string): Promise<ISavedFile> {
+    return this.json<ISavedFile>('POST', apiPath('library', itemId, 'save-as'), { path });
+  }
+
+  /** What the share link `url` (of this or another server) shows; nothing is saved. */
+  previewLink(url: string): Promise<ILinkPreview> {
+    return this.json<ILinkPreview>('POST', apiPath('library', 'preview'), { url });
+  }
+
+  /** Write what the share link `url` shows as a `.chat` file at `path` (my library is not changed). */
+  saveLinkAs(url: string, path: string): Promise<ISavedFile> {
+    return this.json<ISavedFile>('POST', apiPath('library', 'save-as'), { url, path });
+  }
+
   /** A request whose answer is JSON. */
   private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
     const response = await this.request(method, path, body);
@@ -380,6 +473,10 @@ export class ConvShareClient {
     }
     if (!response.ok) {
       throw await errorFrom(response);
+    }
+    const change = changeOf(method, path);
+    if (change !== null) {
+      changedSignal.emit(change);
     }
     return response;
   }
