@@ -12,7 +12,7 @@ Routes (relative to ``base_url``):
 ``GET convshare/api/info``                               server settings for clients
 ``GET|POST convshare/api/conversations``                 list / import (no share)
 ``GET|PATCH|DELETE convshare/api/conversations/<id>``    one conversation
-``GET convshare/api/conversations/<id>/export``          ``?format=json|csv|parquet|md``
+``GET convshare/api/conversations/<id>/export``          ``?format=json|csv|parquet|md|html|chat|ipynb``
 ``PATCH|DELETE convshare/api/conversations/<id>/messages/<message_id>``  owner edits (non-file)
 ``GET|POST|DELETE convshare/api/shares``                 list / create / revoke all
 ``GET|PATCH|DELETE convshare/api/shares/<share_id>``     one share
@@ -505,10 +505,10 @@ class ConversationHandler(_Base):
 
 
 class ConversationExportHandler(_Base):
-    """``GET convshare/api/conversations/<id>/export?format=json|csv|parquet|md``.
+    """``GET convshare/api/conversations/<id>/export?format=json|csv|parquet|md|html|chat|ipynb``.
 
     The owner's full conversation (nothing redacted: it is the owner's own data),
-    downloaded as an attachment.
+    downloaded as an attachment; ``html`` and ``ipynb`` embed its stored raster images.
     """
 
     @web.authenticated
@@ -522,7 +522,9 @@ class ConversationExportHandler(_Base):
                 f"format: expected one of {sorted(exporters.EXPORT_FORMATS)}, got {fmt!r}", field="format"
             )
         conversation = await self.run(self.service.get_conversation, self.owner, conversation_id)
-        data = await self.run(exporters.export, conversation, fmt)
+        data = await self.run(
+            exporters.export, conversation, fmt, read_blob=exporters.blob_reader(self.service.blob_path)
+        )
         stem = safe_file_name(conversation.title or "conversation", "conversation")
         self.set_header("Content-Disposition", _content_disposition(stem + spec.extension))
         self.finish(data, set_content_type=spec.media_type)
@@ -672,7 +674,7 @@ class ShareQRHandler(_Base):
 
 
 class ShareExportHandler(_Base):
-    """``GET convshare/api/shares/<share_id>/export?format=json|csv|parquet|md``.
+    """``GET convshare/api/shares/<share_id>/export?format=json|csv|parquet|md|html|chat|ipynb``.
 
     What the share shows (live or snapshot), as a viewer may see it
     (``core.redact.viewer_copy``), for its owner, an admin or a grantee.
@@ -689,8 +691,9 @@ class ShareExportHandler(_Base):
                 f"format: expected one of {sorted(exporters.EXPORT_FORMATS)}, got {fmt!r}", field="format"
             )
         _share, _decision, conversation = await self.run(self.service.read_shared, self.principal, share_id)
-        data = await self.run(exporters.export, redact.viewer_copy(conversation), fmt)
-        stem = safe_file_name(conversation.title or "conversation", "conversation")
+        copy = await self.run(redact.viewer_copy, conversation)
+        data = await self.run(exporters.export, copy, fmt, read_blob=exporters.blob_reader(self.service.blob_path))
+        stem = safe_file_name(copy.title or "conversation", "conversation")
         self.set_header("Content-Disposition", _content_disposition(stem + spec.extension))
         self.finish(data, set_content_type=spec.media_type)
 

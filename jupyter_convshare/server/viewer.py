@@ -68,7 +68,7 @@ from tornado.iostream import StreamClosedError
 
 from ..core.access import Principal
 from ..core.errors import ConvShareError, Expired, Forbidden, InvalidRequest, NotFound, TooLarge
-from ..core.exporters import EXPORT_FORMATS, export
+from ..core.exporters import EXPORT_FORMATS, blob_reader, export
 from ..core.model import Conversation
 from ..core.qr import qr_png, qr_svg
 from ..core.redact import viewer_copy
@@ -127,9 +127,12 @@ _LINK_IN_PATH = re.compile(r"(/convshare/s/)[^/?#]+")
 # that store calls and renders share.
 _ZIP_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="convshare-zip")
 
-EXPORT_LABELS = {"json": "JSON (lossless)", "csv": "CSV", "parquet": "Parquet", "md": "Markdown"}
-ACTIVE_PATH_EXPORTS = frozenset({"md"})
+EXPORT_LABELS = {"json": "JSON (lossless)", "csv": "CSV", "parquet": "Parquet", "md": "Markdown",
+                 "html": "Web page (one file)", "chat": "Jupyter chat", "ipynb": "Notebook"}
+ACTIVE_PATH_EXPORTS = frozenset(name for name, fmt in EXPORT_FORMATS.items() if fmt.active_path_only)
 """Exports holding the default (active) path only; the others hold every branch."""
+EXPORT_PATTERN = "(" + "|".join(re.escape(name) for name in EXPORT_FORMATS) + ")"
+"""The ``<fmt>`` of ``export.<fmt>`` routes: every key of ``core.exporters.EXPORT_FORMATS``."""
 
 SWITCH_HEADER = "X-Convshare-Branch-Switch"
 """Sent by ``static/viewer.js`` when it fetches another branch's page: no view is counted."""
@@ -1104,8 +1107,11 @@ class ZipHandler(ViewerHandler):
 
 
 class ExportHandler(ViewerHandler):
-    """``GET {base_url}convshare/s/<link>/export.<json|csv|parquet|md>``: the viewer's copy
-    (``core.redact.viewer_copy``) in an export format, as a download."""
+    """``GET {base_url}convshare/s/<link>/export.<json|csv|parquet|md|html|chat|ipynb>``: the
+    viewer's copy (``core.redact.viewer_copy``) in an export format, as a download
+    (``Content-Disposition: attachment``, ``Content-Security-Policy: sandbox``: an HTML
+    export never renders from our origin). ``html`` and ``ipynb`` embed the raster images
+    the viewer shows, read from the store within ``core.exporters.MAX_IMAGE_BYTES``."""
 
     @allow_unauthenticated
     async def get(self, link: str, fmt: str) -> None:
@@ -1129,12 +1135,12 @@ class ExportHandler(ViewerHandler):
         if not include_body:
             self.finish()
             return
-        data = await asyncio.to_thread(_export_bytes, conversation, fmt)
+        data = await asyncio.to_thread(_export_bytes, conversation, fmt, self.settings["convshare_service"])
         self.finish(data)
 
 
-def _export_bytes(conversation: Conversation, fmt: str) -> bytes:
-    return export(viewer_copy(conversation), fmt)
+def _export_bytes(conversation: Conversation, fmt: str, service: Any) -> bytes:
+    return export(viewer_copy(conversation), fmt, read_blob=blob_reader(service.blob_path))
 
 
 class QRHandler(ViewerHandler):
@@ -1466,7 +1472,7 @@ class GranteeZipHandler(GranteeHandler, ZipHandler):
 
 
 class GranteeExportHandler(GranteeHandler, ExportHandler):
-    """``GET {base_url}convshare/v/<share_id>/export.<json|csv|parquet|md>`` (as :class:`ExportHandler`)."""
+    """``GET {base_url}convshare/v/<share_id>/export.<fmt>`` (as :class:`ExportHandler`)."""
 
     @web.authenticated
     async def get(self, share_id: str, fmt: str) -> None:  # type: ignore[override]
@@ -1505,10 +1511,10 @@ default_handlers: list[tuple[str, type[ViewerHandler]]] = [
     (rf"convshare/v/{SHARE_ID_PATTERN}/messages", GranteeMessageFormHandler),
     (rf"convshare/v/{SHARE_ID_PATTERN}/files/([^/]+)", GranteeFileHandler),
     (rf"convshare/v/{SHARE_ID_PATTERN}/files\.zip", GranteeZipHandler),
-    (rf"convshare/v/{SHARE_ID_PATTERN}/export\.(json|csv|parquet|md)", GranteeExportHandler),
+    (rf"convshare/v/{SHARE_ID_PATTERN}/export\.{EXPORT_PATTERN}", GranteeExportHandler),
     (rf"convshare/s/{LINK_PATTERN}/files/([^/]+)", FileHandler),
     (rf"convshare/s/{LINK_PATTERN}/files\.zip", ZipHandler),
-    (rf"convshare/s/{LINK_PATTERN}/export\.(json|csv|parquet|md)", ExportHandler),
+    (rf"convshare/s/{LINK_PATTERN}/export\.{EXPORT_PATTERN}", ExportHandler),
     (rf"convshare/s/{LINK_PATTERN}/qr\.(svg|png)", QRHandler),
     (r"convshare/static/([A-Za-z0-9_-]+\.(?:css|js))", StaticHandler),
     (r"convshare/s/.*", NotFoundHandler),
