@@ -7,9 +7,10 @@ with subcommands (traitlets, like every Jupyter command):
 * ``list [--json]``
 * ``revoke SHARE_ID``
 * ``save URL [--json]``: save a share link (of this or another server) into your library
-* ``export (SHARE_ID | CONVERSATION_ID | PATH) --format json|csv|parquet|md [-o FILE]``
+* ``export (SHARE_ID | CONVERSATION_ID | PATH) [--format json|csv|parquet|md|html|chat|ipynb] [-o FILE]``
 * ``demo [--port N] [--no-browser] [--exit-after-share]``
 * ``backup DEST_DIR``, ``prune``, ``check``: store maintenance (always on the store folder)
+* ``hub-service [--store-dir DIR] [--cache-max-age S]``: the JupyterHub service (``server/hub.py``)
 
 When a Jupyter server of this user runs (or ``--server-url`` / ``JUPYTER_SERVER_URL`` names
 one), the commands go through its REST API (:mod:`jupyter_convshare.client`); a file inside
@@ -39,7 +40,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, cast
 
 from jupyter_core.application import JupyterApp, base_aliases, base_flags
-from traitlets import Bool, CaselessStrEnum, Integer, Unicode, default
+from traitlets import Bool, CaselessStrEnum, Integer, List, Unicode, default
 
 from ._version import __version__
 from .core.errors import ConvShareError, InvalidRequest
@@ -103,10 +104,10 @@ class _ServerBackend:
     def save(self, url: str) -> dict[str, Any]:
         return self.client.save_to_library(url)
 
-    def import_conversation(self, conversation: Any) -> str:
-        """Store one conversation (convshare/1 over the REST API); its stored id."""
-        stored = self.client.create_conversation({"conversation": conversation.to_dict(), "format": "convshare"})
-        return str(stored.get("id") or stored.get("conversation_id") or conversation.id)
+    def import_conversation(self, conversation: Any, blobs: dict[str, bytes] | None = None) -> str:
+        """Store one conversation (convshare/1 over the REST API) with the bytes of its
+        attachments (``{attachment id: bytes}``); its stored id."""
+        return self.client.import_conversation(conversation, blobs)
 
     def export(self, target: str, fmt: str) -> bytes:
         from .client import ConvShareClientError
@@ -214,9 +215,10 @@ class _StoreBackend:
         except NotFound:
             raise CommandError(f"{share_id}: no such share (in {self.where})") from None
 
-    def import_conversation(self, conversation: Any) -> str:
-        """Store one conversation in the store (the owner's); its stored id."""
-        return self.service.save_conversation(self.owner, conversation).id
+    def import_conversation(self, conversation: Any, blobs: dict[str, bytes] | None = None) -> str:
+        """Store one conversation in the store (the owner's) with the bytes of its
+        attachments (``{attachment id: bytes}``); its stored id."""
+        return self.service.save_conversation(self.owner, conversation, blobs or None).id
 
     def save(self, url: str) -> dict[str, Any]:
         from .core.library import Library
@@ -238,7 +240,9 @@ class _StoreBackend:
             conversation = self.service.get_conversation(self.owner, conversation_id)
         except NotFound:
             raise CommandError(f"{target}: no such file, share or conversation (in {self.where})") from None
-        return export(conversation, fmt)
+        from .core.exporters import blob_reader
+
+        return export(conversation, fmt, read_blob=blob_reader(self.service.blob_path))
 
 
 # -- the commands ----------------------------------------------------------------------------
@@ -464,53 +468,76 @@ class RevokeCommand(ConvShareCommand):
 
 
 class ImportCommand(ConvShareCommand):
-    """Import every conversation of a file (a whole ChatGPT export included) into the store."""
+    """Import the conversations of a file (a whole ChatGPT export included) into the store."""
 
     name = "jupyter-convshare-import"
     description = """Import every conversation of a file into your store, ready to share: the
     format is detected and named (or give --format). Big exports (ChatGPT, Claude.ai, Open
-    WebUI conversations.json) are read one conversation at a time with a progress bar. The
-    whole file is checked first: a malformed file imports nothing. Prints what was imported
-    and what was skipped, and why."""
-    examples = "jupyter convshare import ~/Downloads/conversations.json --json"
+    WebUI conversations.json) are read one conversation at a time with a progress bar; the
+    export ZIP ChatGPT sends is read as it is, with its uploaded and generated files. The
+    whole file is checked first: a malformed file imports nothing. --list shows what the
+    file holds; --id and --title pick conversations. Prints what was imported and what was
+    skipped, and why."""
+    examples = """
+    jupyter convshare import ~/Downloads/chatgpt-export.zip
+    jupyter convshare import conversations.json --list
+    jupyter convshare import conversations.json --title "Trip to Lisbon" --id chatgpt:6e1f0c2a-...
+    jupyter convshare import conversations.json --json
+    """
 
-    aliases = {**_common_aliases, "format": "ImportCommand.format"}
+    aliases = {**_common_aliases, "format": "ImportCommand.format", "id": "ImportCommand.ids",
+               "title": "ImportCommand.titles"}
     flags = {
         **_common_flags,
         "dry-run": ({"ImportCommand": {"dry_run": True}}, "Check and summarise the file; store nothing."),
+        "list": ({"ImportCommand": {"list_only": True}},
+                 "List the conversations of the file (id, title, messages, branches, created); store nothing."),
         "no-progress": ({"ImportCommand": {"progress": False}}, "No progress bar."),
     }
 
     format = Unicode(None, allow_none=True, config=True, help="The input format (default: detected).")
+    ids = List(Unicode(), config=True,
+               help="Import only the conversation with this id (as --list shows it, or the export's own id); "
+               "repeat it for several.")
+    titles = List(Unicode(), config=True,
+                  help="Import only the conversation with exactly this title; repeat it for several. "
+                  "A title several conversations share is an error listing their ids.")
     dry_run = Bool(False, config=True, help="Check and summarise the file; store nothing.")
+    list_only = Bool(False, config=True, help="List the conversations of the file; store nothing.")
     progress = Bool(True, config=True, help="Show a progress bar on stderr while reading big exports.")
 
     def start(self) -> None:
         """Run ``import FILE``."""
-        from .core.importers.stream import ConversationSummary, Skipped, iter_load, scan
+        from .core.importers.stream import ConversationSummary, prepare
 
-        (value,) = self.positional(1, "import FILE [--format F] [--json] [--dry-run]")
+        (value,) = self.positional(1, "import FILE [--format F] [--list] [--id ID] [--title TEXT] [--json] [--dry-run]")
         path = _existing_file(value)
         show_progress = self.progress and not self.json_output and sys.stderr.isatty()
-        # First pass: check everything and summarise; nothing is stored if it fails.
-        summary = scan(path, format=self.format, progress=show_progress)
-        if not self.dry_run and summary.conversations:
-            backend = self.backend(path_hint=path)
-            stored = []
-            for _where, item in iter_load(path, format=summary.format, progress=show_progress):
-                if not isinstance(item, Skipped):
-                    item.id = backend.import_conversation(item)
+        # First pass: check everything, summarise and pick; nothing is stored if it fails.
+        with prepare(path, format=self.format, ids=self.ids, titles=self.titles, progress=show_progress) as plan:
+            summary = plan.summary
+            if not (self.dry_run or self.list_only) and summary.conversations:
+                backend = self.backend(path_hint=path)
+                stored = []
+                for conversation, blobs in plan.conversations():
+                    files = len(blobs) if summary.archive else None
+                    conversation.id = backend.import_conversation(conversation, blobs)
                     # the ids of what was stored (a message list without ids gets new ones per read)
-                    stored.append(ConversationSummary.of(item))
-            summary.conversations = stored
+                    stored.append(ConversationSummary.of(conversation, files=files))
+                summary.conversations = stored
         if self.json_output:
             self.print_json(summary.to_json())
+            return
+        if self.list_only:
+            self._print_list(summary)
             return
         count = len(summary.conversations)
         messages = sum(c.messages for c in summary.conversations)
         verb = "Would import" if self.dry_run else "Imported"
-        print(f"Format: {summary.format} ({summary.title})")
-        print(f"{verb} {count} conversation{'s' if count != 1 else ''} ({messages} messages).")
+        print(f"Format: {summary.format} ({summary.title})" + (f", from the ZIP {summary.archive}" if summary.archive else ""))
+        files = sum(c.files or 0 for c in summary.conversations)
+        with_files = f", {files} attached file{'s' if files != 1 else ''}" if summary.archive else ""
+        print(f"{verb} {count} conversation{'s' if count != 1 else ''} ({messages} messages{with_files}).")
         for listed in summary.conversations[:20]:
             branches = f", {listed.branches} branches" if listed.branches > 1 else ""
             print(f"  {listed.conversation_id}  {listed.messages} messages{branches}  {listed.title or '(untitled)'}")
@@ -520,6 +547,21 @@ class ImportCommand(ConvShareCommand):
             print(f"Skipped {len(summary.skipped)}:")
             for skipped in summary.skipped:
                 print(f"  {skipped.where}  {skipped.title or '(untitled)'}: {skipped.reason}")
+
+    @staticmethod
+    def _print_list(summary: Any) -> None:
+        count = len(summary.conversations)
+        print(f"Format: {summary.format} ({summary.title})" + (f", from the ZIP {summary.archive}" if summary.archive else ""))
+        print(f"{count} conversation{'s' if count != 1 else ''}:")
+        print(f"  {'ID':44}  {'MESSAGES':>8}  {'BRANCHES':>8}  {'CREATED (UTC)':19}  TITLE")
+        for listed in summary.conversations:
+            created = (listed.created_at or "")[:19].replace("T", " ") or "-"
+            print(f"  {listed.conversation_id:44}  {listed.messages:>8}  {listed.branches:>8}  {created:19}  "
+                  f"{listed.title or '(untitled)'}")
+        if summary.skipped:
+            print(f"Not importable ({len(summary.skipped)}):")
+            for skipped in summary.skipped:
+                print(f"  {skipped.conversation_id or skipped.where}  {skipped.title or '(untitled)'}: {skipped.reason}")
 
 
 class SaveCommand(ConvShareCommand):
@@ -543,12 +585,25 @@ class SaveCommand(ConvShareCommand):
         print(f"{verb}: {title!r} from {result.get('origin')} (item {result.get('item_id')}, {result.get('status')})")
 
 
+EXPORT_FORMAT_NAMES = ("json", "csv", "parquet", "md", "html", "chat", "ipynb")
+"""The keys of ``core.exporters.EXPORT_FORMATS`` (spelt out: importing the exporters loads
+pyarrow, too slow for every command's start)."""
+
+
 class ExportCommand(ConvShareCommand):
-    """Export a conversation (by share id, conversation id, or file) as JSON, CSV, Parquet or Markdown."""
+    """Export a conversation (by share id, conversation id, or file) as JSON, CSV, Parquet, Markdown, HTML, .chat or .ipynb."""
 
     name = "jupyter-convshare-export"
     description = """Export a conversation, given a share id, a conversation id or a conversation
-    file, as json (lossless convshare/1), csv, parquet or md."""
+    file, as json (lossless convshare/1), csv, parquet, md, html (one self-contained page),
+    chat (jupyterlab-chat) or ipynb (a notebook). Without --format the extension of -o picks
+    it (talk.html, talk.ipynb, ...), else json. The owner's full conversation is exported;
+    the html and ipynb files embed its stored raster images."""
+    examples = """
+    jupyter convshare export <share id> -o analysis.html
+    jupyter convshare export <share id> --format chat -o analysis.chat
+    jupyter convshare export chats/analysis.chat --format ipynb -o analysis.ipynb
+    """
 
     aliases = {
         **_common_aliases,
@@ -558,14 +613,19 @@ class ExportCommand(ConvShareCommand):
         "index": "ExportCommand.index",
     }
 
-    format = CaselessStrEnum(["json", "csv", "parquet", "md"], default_value="json", config=True, help="Export format.")
+    format = CaselessStrEnum(
+        list(EXPORT_FORMAT_NAMES), default_value=None, allow_none=True, config=True,
+        help="Export format (default: from the extension of --output, else json).",
+    )
     output = Unicode("", config=True, help="File to write (default: standard output).")
     index = Integer(None, allow_none=True, config=True, help="Which conversation of a file that holds several.")
 
     def start(self) -> None:
         """Run ``export TARGET``."""
-        (target,) = self.positional(1, "export (SHARE_ID | CONVERSATION_ID | PATH) --format json|csv|parquet|md [-o FILE]")
-        fmt = self.format.lower()
+        (target,) = self.positional(
+            1, "export (SHARE_ID | CONVERSATION_ID | PATH) [--format json|csv|parquet|md|html|chat|ipynb] [-o FILE]"
+        )
+        fmt = self.format.lower() if self.format else _format_of(self.output)
         path = Path(target).expanduser()
         if path.is_file():
             from .core.exporters import export
@@ -591,6 +651,14 @@ class ExportCommand(ConvShareCommand):
         else:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
+
+
+def _format_of(output: str) -> str:
+    """The export format an output file name asks for by its extension (``json`` when none
+    matches; ``.markdown`` and ``.htm`` too)."""
+    suffix = Path(output).suffix.lower().lstrip(".") if output else ""
+    suffix = {"markdown": "md", "htm": "html"}.get(suffix, suffix)
+    return suffix if suffix in EXPORT_FORMAT_NAMES else "json"
 
 
 def _demo_source_dir() -> Path:
@@ -903,6 +971,106 @@ class CheckCommand(StoreMaintenanceCommand):
             raise CommandError("; ".join(problems))
 
 
+def listen_early(service_url: str) -> socket.socket:
+    """Bind and listen on the host and port of ``service_url`` (``JUPYTERHUB_SERVICE_URL``)
+    before the Jupyter server is imported: JupyterHub gives a managed service about ten
+    seconds to accept connections, less than importing jupyter-server takes on a busy
+    machine (see ``server.hub.HubServiceServerApp``).
+
+    Raises:
+        OSError: the address is in use or not allowed.
+    """
+    from urllib.parse import urlparse
+
+    url = urlparse(service_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    sock = socket.create_server((url.hostname or "127.0.0.1", port), backlog=128)
+    sock.setblocking(False)  # tornado accepts on non-blocking sockets
+    return sock
+
+
+class HubServiceCommand(JupyterApp):
+    """Run the share service for a JupyterHub (a hub-managed service)."""
+
+    name = "jupyter-convshare-hub-service"
+    version = __version__
+    description = """Run the convshare service of a JupyterHub: the hub starts it (an entry of
+    c.JupyterHub.services, see examples/jupyterhub_config.py) at /services/convshare/. It owns
+    the store, serves the public viewer without login and the REST API to hub users (HubOAuth
+    or hub API tokens). Needs the environment the hub gives a managed service
+    (JUPYTERHUB_SERVICE_URL, JUPYTERHUB_API_TOKEN, ...). Reads no Jupyter config files: use
+    --config FILE for more settings (c.ConvShareApp.*)."""
+    examples = "jupyter convshare hub-service --store-dir /srv/convshare --cache-max-age 60"
+    aliases = {  # type: ignore[assignment]
+        **base_aliases,
+        "store-dir": "HubServiceCommand.store_dir",
+        "cache-max-age": "HubServiceCommand.cache_max_age",
+        "public-url": "HubServiceCommand.public_url",
+        "config": "HubServiceCommand.service_config_file",
+    }
+    flags = base_flags  # type: ignore[assignment]
+
+    store_dir = Unicode(
+        config=True,
+        help="Store folder of the service (default: the Jupyter data dir's convshare folder).",
+    )
+    cache_max_age = Integer(
+        60,
+        config=True,
+        help="""Seconds the service reuses what the hub said about a token, user or group
+        (HubOAuth.cache_max_age): group, admin and scope changes on the hub apply within it.""",
+    )
+    public_url = Unicode(
+        "",
+        config=True,
+        help="""Base URL of the links handed out, e.g. https://hub.example.org/services/convshare/
+        (default: JUPYTERHUB_PUBLIC_URL when the hub sets it, else the request's host).""",
+    )
+    service_config_file = Unicode(
+        "",
+        config=True,
+        help="A Python config file for the service's Jupyter server and ConvShareApp (loaded last).",
+    )
+
+    @default("store_dir")
+    def _default_store_dir(self) -> str:
+        from .core.store import default_store_dir
+
+        return str(default_store_dir())
+
+    def start(self) -> None:
+        """Run the service until the hub stops it."""
+        if self.extra_args:
+            raise CommandError(f"hub-service takes no arguments, got {self.extra_args[0]!r}", code=2)
+        if self.cache_max_age < 0:
+            raise CommandError("--cache-max-age must be 0 or more seconds", code=2)
+        required = ("JUPYTERHUB_SERVICE_URL", "JUPYTERHUB_API_TOKEN", "JUPYTERHUB_API_URL", "JUPYTERHUB_CLIENT_ID")
+        missing = [k for k in required if not os.environ.get(k)]
+        if missing:
+            raise CommandError(
+                f"not started by a JupyterHub: {', '.join(missing)} not set "
+                "(run it as a managed service: see examples/jupyterhub_config.py)"
+            )
+        try:
+            early = listen_early(os.environ["JUPYTERHUB_SERVICE_URL"])
+        except OSError as exc:
+            raise CommandError(f"cannot listen at {os.environ['JUPYTERHUB_SERVICE_URL']}: {exc}") from None
+        try:
+            from .server.hub import run_hub_service
+        except ImportError as exc:
+            raise CommandError(f"hub-service needs jupyterhub (pip install jupyterhub): {exc}") from None
+        # the service's ServerApp is the process's singleton Jupyter application, not us
+        type(self).clear_instance()
+        run_hub_service(
+            os.environ,
+            early_socket=early,
+            store_dir=self.store_dir,
+            cache_max_age=self.cache_max_age,
+            public_url=self.public_url,
+            config_file=self.service_config_file,
+        )
+
+
 class ConvShareCLI(JupyterApp):
     """``jupyter convshare``: share AI conversations as links and QR codes."""
 
@@ -917,6 +1085,7 @@ class ConvShareCLI(JupyterApp):
     jupyter convshare revoke <share id>
     jupyter convshare save <share link>
     jupyter convshare export <share id> --format md -o analysis.md
+    jupyter convshare export <share id> -o analysis.html
     jupyter convshare demo
     """
     subcommands = {
@@ -930,6 +1099,7 @@ class ConvShareCLI(JupyterApp):
         "backup": (BackupCommand, BackupCommand.description.splitlines()[0]),
         "prune": (PruneCommand, PruneCommand.description.splitlines()[0]),
         "check": (CheckCommand, CheckCommand.description.splitlines()[0]),
+        "hub-service": (HubServiceCommand, HubServiceCommand.description.splitlines()[0]),
     }
 
     def start(self) -> None:

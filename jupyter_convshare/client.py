@@ -96,6 +96,13 @@ class ServerInfo:
     root_dir: str | None = None
 
 
+EXPORT_EXTENSIONS = {
+    ".json": "json", ".csv": "csv", ".parquet": "parquet", ".md": "md", ".markdown": "md",
+    ".html": "html", ".htm": "html", ".chat": "chat", ".ipynb": "ipynb",
+}
+"""File extension -> export format (the formats of ``core.exporters.EXPORT_FORMATS``)."""
+
+
 def _normalise_url(url: str) -> str:
     url = url.strip()
     if "://" not in url:
@@ -359,6 +366,13 @@ class Share:
             link), or ``None`` when the server does not report them (an older server).
         chat_posting: collaborators' messages go into the live ``.chat`` document, where
             its Jupyter AI personas answer them (``None``: not reported by the server).
+        redaction: the owner's redaction choices (``{"exclude_message_ids": [str],
+            "exclude_tool_payloads", "exclude_reasoning", "mask_secrets", "mask_emails"}``,
+            see ``server/api.py``), or ``None`` when the server does not report them.
+        findings: secrets and personal data found when the share was created
+            (``[{"kind", "category", "message", "message_id", "part_index", "part_type",
+            "attachment_id", "location", "preview", "count", "hidden"}]``; previews are
+            masked). :meth:`ConvShareClient.findings` reads them again.
     """
 
     share_id: str
@@ -378,6 +392,8 @@ class Share:
     allow_reshare: bool | None = None
     single_use: bool | None = None
     chat_posting: bool | None = None
+    redaction: dict[str, Any] | None = None
+    findings: list[dict[str, Any]] = field(default_factory=list)
     _client: ConvShareClient | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -409,6 +425,8 @@ class Share:
             allow_reshare=_optional_bool(data.get("allow_reshare")),
             single_use=_optional_bool(data.get("single_use")),
             chat_posting=_optional_bool(data.get("chat_posting")),
+            redaction=dict(data["redaction"]) if isinstance(data.get("redaction"), Mapping) else None,
+            findings=list(data.get("findings") or []),
             _client=client,
         )
 
@@ -433,9 +451,10 @@ class Share:
             # The issue-3 settings only when the server reported them.
             **{
                 name: getattr(self, name)
-                for name in ("link_enabled", "allow_reshare", "single_use", "chat_posting")
+                for name in ("link_enabled", "allow_reshare", "single_use", "chat_posting", "redaction")
                 if getattr(self, name) is not None
             },
+            "findings": list(self.findings),
         }
 
     # -- actions (through the client that made this share) --------------------------
@@ -447,7 +466,7 @@ class Share:
 
     def _refresh(self, other: Share) -> Share:
         for name in self.__dataclass_fields__:
-            if name not in ("_client", "created", "warnings"):
+            if name not in ("_client", "created", "warnings", "findings"):
                 setattr(self, name, getattr(other, name))
         return self
 
@@ -789,42 +808,95 @@ class ConvShareClient:
         """
         return dict(self._request("POST", "conversations", json_body=dict(body)) or {})
 
+    def import_conversation(self, conversation: Conversation, blobs: Mapping[str, bytes] | None = None) -> str:
+        """Store ``conversation`` on the server (``POST convshare/api/conversations``, as
+        convshare/1) with the bytes of its attachments, without sharing it.
+
+        Args:
+            conversation: the conversation (e.g. from ``core.importers``).
+            blobs: ``{attachment id: bytes}`` for attachments the conversation already
+                declares (sent as ``blobs: [{"attachment_id", "content_base64"}]``).
+
+        Returns:
+            The stored conversation's id.
+
+        Raises:
+            ConvShareClientError: the server refused it (e.g. 413 over its size limits).
+        """
+        body: dict[str, Any] = {"conversation": conversation.to_dict(), "format": "convshare"}
+        if blobs:
+            body["blobs"] = [
+                {"attachment_id": attachment_id, "content_base64": base64.b64encode(bytes(data)).decode("ascii")}
+                for attachment_id, data in blobs.items()
+            ]
+        answer = self.create_conversation(body)
+        return str(answer.get("id") or answer.get("conversation_id") or conversation.id)
+
     def import_file(
         self,
         path: str | os.PathLike[str],
         *,
         format: str | None = None,
+        conversation_id: str | Iterable[str] | None = None,
+        title: str | Iterable[str] | None = None,
         progress: bool = True,
     ) -> dict[str, Any]:
-        """Import every conversation of a local file into the server's store, ready to share.
+        """Import the conversations of a local file into the server's store, ready to share.
 
         The notebook form of ``jupyter convshare import``: the format is detected (or
         ``format``, a key of ``core.importers.FORMATS``); the whole file is checked first,
         so a malformed file imports nothing; a big export (a JSON array of conversations:
         ChatGPT, Claude.ai, Open WebUI) is read one conversation at a time, with a tqdm
-        progress bar (a widget in a notebook) when ``progress``. Each conversation is one
+        progress bar (a widget in a notebook) when ``progress``. The file may be the data
+        export ZIP ChatGPT sends: its conversations are imported with the uploaded and
+        generated files they refer to. Each conversation is one
         ``POST convshare/api/conversations``.
+
+        Args:
+            conversation_id: import only this conversation (or these), by the id
+                :meth:`list_file` shows or the export's own id.
+            title: import only the conversation with exactly this title (or these titles).
+                Without ``conversation_id`` and ``title`` every conversation is imported.
 
         Returns:
             ``{"format", "conversations": [{"conversation_id", "title", "messages",
-            "branches"}], "skipped": [{"where", "title", "reason"}]}`` with the stored ids.
+            "branches", "created_at", "attachments", "files"?}], "skipped": [{"where",
+            "title", "reason"}], "archive"?}`` with the stored ids.
 
         Raises:
-            ImportFailed: the file cannot be imported (names the file, format and place);
+            ImportFailed: the file cannot be imported (names the file, format and place),
+                or an id or title matches nothing (or a title several conversations);
             ConvShareClientError: the server refused a conversation (those before it stay).
         """
-        from .core.importers.stream import ConversationSummary, Skipped, iter_load, scan
+        from .core.importers.stream import ConversationSummary, prepare
 
-        summary = scan(path, format=format, progress=progress)
-        stored = []
-        for _where, item in iter_load(path, format=summary.format, progress=progress):
-            if isinstance(item, Skipped):
-                continue
-            answer = self.create_conversation({"conversation": item.to_dict(), "format": "convshare"})
-            item.id = str(answer.get("id") or answer.get("conversation_id") or item.id)
-            stored.append(ConversationSummary.of(item))
-        summary.conversations = stored
+        ids = [conversation_id] if isinstance(conversation_id, str) else list(conversation_id or ())
+        titles = [title] if isinstance(title, str) else list(title or ())
+        with prepare(path, format=format, ids=ids, titles=titles, progress=progress) as plan:
+            summary = plan.summary
+            stored = []
+            for conversation, blobs in plan.conversations():
+                files = len(blobs) if summary.archive else None
+                conversation.id = self.import_conversation(conversation, blobs)
+                stored.append(ConversationSummary.of(conversation, files=files))
+            summary.conversations = stored
         return summary.to_json()
+
+    @staticmethod
+    def list_file(path: str | os.PathLike[str], *, format: str | None = None) -> dict[str, Any]:
+        """What a local file (an export, an export ZIP, any importable file) holds, without
+        importing anything: the ``jupyter convshare import FILE --list --json`` answer.
+
+        Returns:
+            ``{"format", "conversations": [{"conversation_id", "title", "messages",
+            "branches", "created_at", "attachments", "files"?}], "skipped": [...]}``.
+
+        Raises:
+            ImportFailed: the file cannot be imported (names the file, format and place).
+        """
+        from .core.importers.stream import scan
+
+        return scan(path, format=format).to_json()
 
     def get_conversation(self, conversation_id: str) -> dict[str, Any]:
         """``GET convshare/api/conversations/<id>``: the stored conversation."""
@@ -841,9 +913,16 @@ class ConvShareClient:
         self._request("DELETE", "conversations", conversation_id)
 
     def export_conversation(self, conversation_id: str, format: str = "json") -> bytes:
-        """``GET convshare/api/conversations/<id>/export?format=...``: the file bytes.
+        """``GET convshare/api/conversations/<id>/export?format=...``: the file bytes of the
+        owner's whole conversation.
 
-        ``format`` is ``"json"``, ``"csv"``, ``"parquet"`` or ``"md"``.
+        ``format`` is one of :data:`EXPORT_EXTENSIONS`' values: ``"json"`` (lossless
+        convshare/1), ``"csv"``, ``"parquet"``, ``"md"``, ``"html"`` (one self-contained
+        page), ``"chat"`` (jupyterlab-chat) or ``"ipynb"`` (a notebook).
+
+        Raises:
+            ConvShareClientError: 400 unknown format (``field="format"``), 404 no such
+                conversation.
         """
         return bytes(
             self._request(
@@ -867,6 +946,7 @@ class ConvShareClient:
         mode: str = "live",
         files: Iterable[str | os.PathLike[str] | tuple[str, bytes]] = (),
         index: int | None = None,
+        redaction: Mapping[str, Any] | None = None,
     ) -> Share:
         """``POST convshare/api/shares``: share a conversation, or get its existing share.
 
@@ -879,9 +959,14 @@ class ConvShareClient:
             mode: ``"live"`` or ``"snapshot"``.
             files: extra attachments: local paths, or ``(name, bytes)`` pairs.
             index: which conversation of a multi-conversation file.
+            redaction: the owner's choices, any of ``exclude_message_ids`` (list of
+                message ids), ``exclude_tool_payloads``, ``exclude_reasoning``,
+                ``mask_secrets``, ``mask_emails`` (bools); for a conversation already
+                shared they replace the existing share's.
 
         Returns:
-            The :class:`Share` (``created`` is ``False`` when it already existed).
+            The :class:`Share` (``created`` is ``False`` when it already existed) with its
+            ``findings``.
 
         Raises:
             ConvShareClientError: bad arguments, unreadable files, or the server's error.
@@ -911,6 +996,8 @@ class ConvShareClient:
         extra = _encode_files(files)
         if extra:
             body["files"] = extra
+        if redaction is not None:
+            body["redaction"] = _redaction_json(redaction)
         return self._share(self._request("POST", "shares", json_body=body))
 
     def share(
@@ -994,8 +1081,13 @@ class ConvShareClient:
         allow_reshare: bool | Any = ...,
         single_use: bool | Any = ...,
         chat_posting: bool | Any = ...,
+        redaction: Mapping[str, Any] | Any = ...,
     ) -> Share:
         """``PATCH convshare/api/shares/<share_id>``; ``...`` (the default) leaves a setting as is.
+
+        ``redaction`` (a dict of some of the redaction fields, see :meth:`create_share`) is
+        merged into the share's choices; an unknown message id raises
+        :class:`ConvShareClientError` (status 400, ``field="redaction.exclude_message_ids"``).
 
         ``link_enabled``, ``allow_reshare``, ``single_use`` and ``chat_posting`` (bools) need
         a server with the issue-3 share settings; an older one ignores or refuses them.
@@ -1016,7 +1108,21 @@ class ConvShareClient:
         ):
             if value is not ...:
                 body[name] = bool(value)
+        if redaction is not ...:
+            body["redaction"] = _redaction_json(redaction)
         return self._share(self._request("PATCH", "shares", share_id, json_body=body))
+
+    def findings(self, share_id: str) -> list[dict[str, Any]]:
+        """``GET convshare/api/shares/<share_id>/findings``: secrets and personal data in
+        what the share shows, judged with its current choices (owner or admin).
+
+        Returns:
+            ``[{"kind", "category", "message", "message_id", "part_index", "part_type",
+            "attachment_id", "location", "preview", "count", "hidden"}, ...]`` (previews are
+            masked; ``hidden``: viewers will not see it).
+        """
+        data = self._request("GET", "shares", share_id, "findings")
+        return self._items(data, "findings")
 
     def update_snapshot(self, share_id: str) -> Share:
         """``POST convshare/api/shares/<share_id>/snapshot``: re-freeze, same link."""
@@ -1220,8 +1326,66 @@ class ConvShareClient:
         return bytes(self._request("GET", "shares", share_id, "qr.png", raw=True))
 
     def export(self, share_id: str, format: str = "json") -> bytes:
-        """The shared conversation of ``share_id`` exported as ``format`` (owner's copy)."""
+        """The shared conversation of ``share_id`` exported as ``format`` (owner's copy;
+        formats as :meth:`export_conversation`)."""
         return self.export_conversation(self.get_share(share_id).conversation_id, format)
+
+    def export_shared(self, share_id: str, format: str = "json") -> bytes:
+        """``GET convshare/api/shares/<share_id>/export?format=...``: what the share shows,
+        as its viewers see it (redacted: no system prompts, no owner account, no paths),
+        for its owner, an admin or a grantee (formats as :meth:`export_conversation`).
+
+        Raises:
+            ConvShareClientError: 400 unknown format, 404 no such share (or no access),
+                410 expired.
+        """
+        return bytes(self._request("GET", "shares", share_id, "export", params={"format": format}, raw=True))
+
+    def save_export(
+        self,
+        share_id: str,
+        path: str | os.PathLike[str],
+        *,
+        format: str | None = None,
+        as_viewer: bool = False,
+    ) -> Path:
+        """Write an export of the share ``share_id`` to the file ``path`` and return its path.
+
+        Args:
+            share_id: the share.
+            path: the file to write (replaced whole, never half-written).
+            format: the format; by default the one :data:`EXPORT_EXTENSIONS` gives for
+                ``path``'s extension (``talk.html`` -> ``"html"``), else ``"json"``.
+            as_viewer: write what viewers see (:meth:`export_shared`) rather than the
+                owner's whole conversation (:meth:`export`).
+
+        Raises:
+            ConvShareClientError: as :meth:`export` / :meth:`export_shared`.
+            OSError: the file cannot be written.
+        """
+        target = Path(path).expanduser()
+        fmt = format or EXPORT_EXTENSIONS.get(target.suffix.lower(), "json")
+        data = self.export_shared(share_id, fmt) if as_viewer else self.export(share_id, fmt)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+        return target
+
+
+def _redaction_json(redaction: Any) -> dict[str, Any]:
+    """A ``redaction`` argument as the JSON object the server takes (the server validates
+    the fields); a tuple of message ids becomes a list."""
+    if not isinstance(redaction, Mapping):
+        raise ConvShareClientError("redaction: expected a dict of redaction choices", field="redaction")
+    out = dict(redaction)
+    ids = out.get("exclude_message_ids")
+    if isinstance(ids, (tuple, set, frozenset)):
+        out["exclude_message_ids"] = sorted(ids) if isinstance(ids, (set, frozenset)) else list(ids)
+    return out
 
 
 def _expires_json(expires: str | datetime | None) -> str | None:

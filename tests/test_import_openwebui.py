@@ -289,7 +289,8 @@ def test_big_export_streams_one_chat_at_a_time_and_reports_empty_chats(tmp_path:
     assert summary["format"] == "openwebui"
     assert [(c["conversation_id"], c["messages"], c["branches"]) for c in summary["conversations"]] == [
         ("openwebui:c-1", 3, 2), ("openwebui:c-2", 2, 1)]
-    assert summary["skipped"] == [{"where": "conversations[2]", "title": "Empty", "reason": "no messages"}]
+    assert summary["skipped"] == [{"where": "conversations[2]", "title": "Empty", "reason": "no messages",
+                                   "conversation_id": "openwebui:c-3"}]
 
 
 def test_many_unclosed_details_blocks_stay_text_without_rescanning() -> None:
