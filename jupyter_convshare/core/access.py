@@ -51,6 +51,12 @@ CREATOR_ACTIONS: frozenset[str] = frozenset(
 ``expires`` (capped at the parent's) and ``link_enabled``, ``rotate`` its link, ``revoke``
 it, draw its ``qr`` code."""
 
+CAPABILITIES: tuple[str, ...] = ("share", "public", "collaborate")
+"""What a deployment may withhold from a user (:attr:`Principal.capabilities`): ``share``
+(create shares, grants and reshares), ``public`` (turn on links that anyone can open
+without logging in), ``collaborate`` (add messages to a share granted with
+``collaborate``). On JupyterHub each is the scope ``custom:convshare:<capability>``."""
+
 SETTINGS: tuple[str, ...] = ("expires", "mode", "link_enabled", "allow_reshare", "single_use", "chat_posting")
 """Share settings (``PATCH convshare/api/shares/<id>`` fields); as actions they name the field."""
 
@@ -64,12 +70,16 @@ class Principal:
         is_admin: an admin (``ConvShareApp.admin_users``; hub admins later).
         groups: names of the groups the user belongs to (the server's group source).
         authenticated: ``False`` for an anonymous link visitor.
+        capabilities: what the deployment lets this user do (:data:`CAPABILITIES`; on
+            JupyterHub the user's ``custom:convshare:<capability>`` scopes), or ``None``:
+            everything (a standalone server). Admins have every capability.
     """
 
     name: str
     is_admin: bool = False
     groups: frozenset[str] = field(default_factory=frozenset)
     authenticated: bool = True
+    capabilities: frozenset[str] | None = None
 
 
 class _Keep:
@@ -90,6 +100,32 @@ class Owned(Protocol):
 
     @property
     def owner(self) -> str: ...
+
+
+def has_capability(principal: PrincipalLike, capability: str) -> bool:
+    """``True`` when ``principal`` may use ``capability`` (:data:`CAPABILITIES`): admins and
+    principals without a capability list (standalone servers) may use every one."""
+    p = as_principal(principal)
+    return p.is_admin or p.capabilities is None or capability in p.capabilities
+
+
+def require_capability(principal: PrincipalLike, capability: str, *, field: str | None = None) -> None:
+    """Raise unless ``principal`` may use ``capability`` (:func:`has_capability`).
+
+    Raises:
+        Forbidden: (403, ``field``) naming the JupyterHub scope that grants it.
+    """
+    if has_capability(principal, capability):
+        return
+    what = {
+        "share": "create shares, grants or reshares",
+        "public": "turn on links that anyone can open without logging in",
+        "collaborate": "add messages to shared conversations",
+    }.get(capability, capability)
+    raise Forbidden(
+        f"you may not {what} here: ask an admin for the scope custom:convshare:{capability}",
+        field=field,
+    )
 
 
 def as_principal(principal: PrincipalLike) -> Principal:
@@ -294,7 +330,8 @@ def decide_collaborate(
     lets nothing through.
 
     Raises:
-        Forbidden: (403) anonymous, a view-only grantee, the creator of a reshare;
+        Forbidden: (403) anonymous, a view-only grantee, the creator of a reshare, a
+            grantee without the ``collaborate`` capability (:func:`require_capability`);
         NotFound: (404) no access; Expired: (410) a grantee, expired share;
         Conflict: (409) a snapshot share.
     """
@@ -303,6 +340,8 @@ def decide_collaborate(
         raise Forbidden("log in to add messages to a shared conversation", field="share_id")
     decision = decide_read(p, share, grants, expired=expired, parent=parent, parent_grants=parent_grants)
     require_collaborate(decision, share)
+    if decision == "collaborate":  # the owner and admins add to their own share regardless
+        require_capability(p, "collaborate", field="share_id")
     return decision
 
 
@@ -416,3 +455,15 @@ def can_manage_conversation(principal: PrincipalLike, conversation: Owned) -> bo
 def can_view_by_link(share_expired: bool, link_enabled: bool = True) -> bool:
     """May an anonymous visitor holding a valid link see the share? (Not expired, link on.)"""
     return link_enabled and not share_expired
+
+
+def require_admin(principal: PrincipalLike) -> None:
+    """The admin API (every owner's shares, revoking a user's shares, policies) is for
+    admins only (``ConvShareApp.admin_users``; hub admins in hub mode).
+
+    Raises:
+        Forbidden: (403, ``field=None``) anyone else, anonymous included.
+    """
+    p = as_principal(principal)
+    if not (p.authenticated and p.name and p.is_admin):
+        raise Forbidden("only an admin of this server can do this")
