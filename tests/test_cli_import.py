@@ -152,3 +152,127 @@ def test_a_truncated_export_imports_nothing(cli, store, tmp_path, relative):
     assert "conversations.json" in done.stderr and "truncated" in done.stderr
     assert "Traceback" not in done.stderr
     assert stored_ids(store) == set()
+
+
+# -- picking conversations out of a whole export ----------------------------------------------
+
+PKUPPENS = "chatgpt/pkuppens__my_chat_gpt/conversations.json"
+
+
+def test_list_shows_id_title_counts_and_creation_time_and_stores_nothing(cli, store):
+    # Given a real six-conversation ChatGPT export
+    path = real_fixture(PKUPPENS)
+    # When it is listed
+    done = cli("import", str(path), "--list", "--no-server")
+    # Then each conversation is a row with its id, counts, creation time and title
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1] == "6 conversations:"
+    logo = next(line for line in lines if "Logo design" in line).split()
+    assert logo[:5] == ["chatgpt:e96087ed-b714-4a54-a06a-e425db1680bd", "16", "2", "2023-03-29", "06:57:16"]
+    assert stored_ids(store) == set()
+
+
+def test_list_as_json_gives_the_creation_time_of_each_conversation(cli, store):
+    done = cli("import", str(real_fixture(PKUPPENS)), "--list", "--json", "--no-server")
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)["conversations"]
+    assert len(listed) == 6 and listed[0]["created_at"] == "2023-03-29T06:57:16.382335Z"
+    assert {"conversation_id", "title", "messages", "branches", "created_at"} <= set(listed[0])
+    assert stored_ids(store) == set()
+
+
+def test_ids_and_titles_pick_conversations_and_can_be_repeated(cli, store):
+    # Given a whole export
+    path = real_fixture(PKUPPENS)
+    # When two are picked by id (one as listed, one by the export's own id) and one by title
+    done = cli("import", str(path), "--json", "--no-server",
+               "--id", "chatgpt:ba745bf1-f90f-4b29-b8dc-d3c86ca33166",
+               "--id", "e96087ed-b714-4a54-a06a-e425db1680bd",
+               "--title", "GitHub Wikis & Source Code")
+    # Then exactly those three are imported, in the export's order
+    assert done.returncode == 0, done.stderr
+    assert [c["conversation_id"] for c in json.loads(done.stdout)["conversations"]] == [
+        "chatgpt:e96087ed-b714-4a54-a06a-e425db1680bd", "chatgpt:c21a4db5-68eb-471a-b590-bb6ef7b81b42",
+        "chatgpt:ba745bf1-f90f-4b29-b8dc-d3c86ca33166"]
+    assert len(stored_ids(store)) == 3
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--id", "chatgpt:0000", "conversations.json: id: no conversation with id 'chatgpt:0000' in this file"),
+    ("--title", "what is flutter?", "conversations.json: title: no conversation titled 'what is flutter?'"),
+])
+def test_an_id_or_title_that_matches_nothing_names_the_file_and_imports_nothing(cli, store, option, value, expected):
+    done = cli("import", str(real_fixture(PKUPPENS)), option, value, "--id", "chatgpt:ba745bf1-f90f-4b29-b8dc-d3c86ca33166",
+               "--no-server")
+    assert done.returncode == 1
+    assert expected in done.stderr and "Traceback" not in done.stderr
+    assert stored_ids(store) == set()
+
+
+def test_a_title_several_conversations_share_is_an_error_listing_their_ids(cli, store, tmp_path):
+    # Given an export with two conversations titled "New chat"
+    items = json.loads(real_fixture(PKUPPENS).read_text(encoding="utf-8"))
+    twin = dict(items[4], id="twin-id", conversation_id="twin-id")
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps(items + [twin]), encoding="utf-8")
+    # When that title is picked
+    done = cli("import", str(path), "--title", "New chat", "--no-server")
+    # Then the error says so and lists both ids to pick from; nothing is stored
+    assert done.returncode == 1
+    assert "2 conversations are titled 'New chat': pick one by id: " in done.stderr
+    assert "chatgpt:ba745bf1-f90f-4b29-b8dc-d3c86ca33166, chatgpt:twin-id" in done.stderr
+    assert stored_ids(store) == set()
+
+
+def test_the_notebook_client_lists_a_file_without_importing_it():
+    from jupyter_convshare.client import ConvShareClient
+
+    listed = ConvShareClient.list_file(real_fixture(PKUPPENS))
+    assert listed["format"] == "chatgpt" and len(listed["conversations"]) == 6
+
+
+async def test_the_notebook_client_imports_a_picked_conversation_of_an_export_zip_with_its_files(
+        jp_serverapp, http_server, jp_http_port, jp_base_url, service, convshare_app, tmp_path):
+    # Given a client of a running server and the ZIP ChatGPT sends
+    from jupyter_convshare.client import ConvShareClient
+
+    from .test_import_zip import chatgpt_export, png
+
+    client = ConvShareClient(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", jp_serverapp.identity_provider.token)
+    path = chatgpt_export(tmp_path)
+    # When the conversation is picked by title and imported
+    result = await asyncio.to_thread(client.import_file, path, title="Fixture", progress=False)
+    # Then the server holds it with the images as downloadable blobs, linked to their parts
+    assert [(c["conversation_id"], c["files"]) for c in result["conversations"]] == [("chatgpt:fixture", 4)]
+    conversation = service.get_conversation(convshare_app.owner, "chatgpt:fixture")
+    first = conversation.attachments["file_1"]
+    assert first.available and first.name == "0b7c1f5e.png"
+    with open(service.blob_path(first.sha256), "rb") as f:
+        assert f.read() == png((255, 0, 0))
+    assert not conversation.attachments["file_5"].available
+
+
+async def test_a_posted_conversation_cannot_claim_bytes_it_did_not_send(
+        jp_serverapp, http_server, jp_http_port, jp_base_url, service, convshare_app, tmp_path):
+    # Given a stored blob (an image imported from an export ZIP)
+    from jupyter_convshare.client import ConvShareClient, ConvShareClientError
+    from jupyter_convshare.core.model import Attachment, Conversation, Message, Part, SourceInfo
+
+    from .test_import_zip import chatgpt_export
+
+    client = ConvShareClient(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", jp_serverapp.identity_provider.token)
+    await asyncio.to_thread(client.import_file, chatgpt_export(tmp_path), progress=False)
+    digest = service.get_conversation(convshare_app.owner, "chatgpt:fixture").attachments["file_1"].sha256
+    # When a posted conversation says its attachment is that digest, available, without the bytes
+    claim = Conversation(id="claim", title="claim", source=SourceInfo(format="convshare"), attachments={
+        "a": Attachment(id="a", name="a.png", kind="image", sha256=digest, available=True)})
+    claim.add_message(Message(id="m", role="user", author_id="user", parts=[Part(type="image", attachment_id="a")]))
+    stored_id = await asyncio.to_thread(client.import_conversation, claim)
+    # Then it is stored as a reference, never pointing at the other file's bytes
+    attachment = service.get_conversation(convshare_app.owner, stored_id).attachments["a"]
+    assert (attachment.available, attachment.sha256) == (False, None)
+    # and bytes for an attachment the conversation does not declare are refused
+    with pytest.raises(ConvShareClientError) as refused:
+        await asyncio.to_thread(client.import_conversation, claim, {"other": b"x"})
+    assert refused.value.status == 400 and refused.value.field == "blobs[0].attachment_id"

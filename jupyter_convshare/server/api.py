@@ -70,7 +70,7 @@ T = TypeVar("T")
 MODES = ("live", "snapshot")
 
 _SOURCE_KEYS = ("conversation_id", "path", "conversation")
-_IMPORT_KEYS = {"path", "conversation", "format", "name", "index", "files", "title"}
+_IMPORT_KEYS = {"path", "conversation", "format", "name", "index", "files", "title", "blobs"}
 _SHARE_KEYS = _IMPORT_KEYS | {"conversation_id", "expires", "mode"}
 
 
@@ -210,6 +210,55 @@ def _uploaded_files(body: dict[str, Any], max_bytes: int) -> list[tuple[Attachme
     return out
 
 
+def _attachment_blobs(body: dict[str, Any], conversation: Conversation, max_bytes: int) -> dict[str, bytes]:
+    """Bytes for attachments a posted conversation declares, from ``body["blobs"]``:
+    ``[{"attachment_id", "content_base64"}]`` (``jupyter convshare import`` of an export
+    ZIP sends the files its conversations refer to this way).
+
+    Every other attachment of a posted conversation is a reference (``available=False``,
+    no ``sha256``) whatever the posted JSON claims: a stored blob is reachable only
+    through bytes its owner sent, never by naming another file's digest.
+
+    Raises:
+        InvalidRequest: wrong shape, bad base64, or an id the conversation does not declare
+            (field ``blobs[i].<key>``).
+        TooLarge: a file over ``max_bytes``.
+    """
+    items = body.get("blobs")
+    blobs: dict[str, bytes] = {}
+    if items is not None:
+        if not isinstance(items, list):
+            raise InvalidRequest("blobs: expected a list of {attachment_id, content_base64}", field="blobs")
+        for i, item in enumerate(items):
+            where = f"blobs[{i}]"
+            if not isinstance(item, dict) or set(item) != {"attachment_id", "content_base64"}:
+                raise InvalidRequest(f"{where}: expected {{attachment_id, content_base64}}", field=where)
+            attachment_id, content = item["attachment_id"], item["content_base64"]
+            if not isinstance(attachment_id, str) or attachment_id not in conversation.attachments:
+                raise InvalidRequest(f"{where}.attachment_id: the conversation declares no such attachment",
+                                     field=f"{where}.attachment_id")
+            if not isinstance(content, str):
+                raise InvalidRequest(f"{where}.content_base64: expected a base64 string",
+                                     field=f"{where}.content_base64")
+            if len(content) * 3 // 4 > max_bytes + 3:
+                raise TooLarge(f"{where}: over the attachment limit of {max_bytes} bytes",
+                               field=f"{where}.content_base64")
+            try:
+                data = base64.b64decode(content, validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidRequest(f"{where}.content_base64: not valid base64",
+                                     field=f"{where}.content_base64") from None
+            if len(data) > max_bytes:
+                raise TooLarge(f"{where}: {len(data)} bytes is over the attachment limit of {max_bytes} bytes",
+                               field=f"{where}.content_base64")
+            blobs[attachment_id] = data
+    for attachment in conversation.attachments.values():
+        if attachment.id not in blobs:
+            attachment.available = False
+            attachment.sha256 = None
+    return blobs
+
+
 def _content_disposition(file_name: str) -> str:
     """RFC 6266 ``attachment`` header with an ASCII fallback and a UTF-8 ``filename*``."""
     ascii_name = unicodedata.normalize("NFKD", file_name).encode("ascii", "ignore").decode("ascii")
@@ -289,6 +338,8 @@ class _Base(ConvShareAPIHandler):
         blobs: dict[str, bytes]
         mtime: float | None = None
         if "path" in body:
+            if "blobs" in body:
+                raise InvalidRequest("blobs: only with a posted conversation", field="blobs")
             if not self.is_server_owner:
                 raise Forbidden(
                     "path: only the server's owner can share files of this server; "
@@ -316,7 +367,7 @@ class _Base(ConvShareAPIHandler):
                     field="conversation",
                 )
             conversation = await self.run(load_one, source, format=fmt, name=name, index=index)
-            blobs = {}
+            blobs = _attachment_blobs(body, conversation, app.max_attachment_bytes)
             existing = await self._stored_or_none(conversation.id)
             if existing is not None and existing.source_path:
                 existing = None  # a posted copy never takes over a file-backed conversation
