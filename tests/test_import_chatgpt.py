@@ -440,3 +440,28 @@ def test_hostile_attachment_names_and_pointers_stay_inert_references() -> None:
     image_part = conversation.messages["a"].parts[1]
     assert image_part.type == "image" and image_part.url is None
     assert conversation.attachments[image_part.attachment_id].available is False
+
+
+def test_a_voice_mode_turn_keeps_its_audio_and_frames_as_references() -> None:
+    # Given a voice-mode user turn: a transcription and the recorded audio with one video frame
+    data = two_answers()
+    data["mapping"]["a"]["message"]["content"] = {"content_type": "multimodal_text", "parts": [
+        {"content_type": "audio_transcription", "text": "what is the weather", "direction": "in"},
+        {"content_type": "real_time_user_audio_video_asset_pointer", "expiry_datetime": "2026-01-01T00:00:00Z",
+         "audio_start_timestamp": 3.5,
+         "audio_asset_pointer": {"content_type": "audio_asset_pointer", "asset_pointer": "sediment://file_00aa",
+                                 "size_bytes": 1200, "format": "wav"},
+         "video_container_asset_pointer": None,
+         "frames_asset_pointers": [{"content_type": "image_asset_pointer", "asset_pointer": "sediment://file_00bb",
+                                    "size_bytes": 300, "width": 4, "height": 4}]},
+    ]}
+    message = load_one(data).messages["a"]
+    conversation = load_one(data)
+    # Then the text is shown and the recording and the frame are references to the export's files
+    assert [p.type for p in message.parts] == ["text", "file_ref", "image"]
+    assert message.text == "what is the weather"
+    audio = conversation.attachments["file_00aa"]
+    assert (audio.kind, audio.uri, audio.size_bytes, audio.available) == ("audio", "sediment://file_00aa", 1200, False)
+    assert conversation.attachments["file_00bb"].kind == "image"
+    assert message.parts[1].extra == {"chatgpt": {"real_time": {
+        "expiry_datetime": "2026-01-01T00:00:00Z", "audio_start_timestamp": 3.5}}}

@@ -355,3 +355,21 @@ def test_the_export_files_never_become_attachments(tmp_path: Path) -> None:
     (conversation_id,) = import_all(path, tmp_path / "store")
     # Then the account file is not read into the store
     assert not stored(tmp_path / "store", conversation_id).attachments["user"].available
+
+
+def test_a_claude_attachment_keeps_its_extracted_text_through_the_store(tmp_path: Path) -> None:
+    # Given a real Claude.ai export whose first question came with a pasted file
+    items = json.loads(real_fixture(*CLAUDE).read_text(encoding="utf-8"))
+    items[0]["chat_messages"][0]["attachments"] = [
+        {"file_name": "top.txt", "file_size": 31, "file_type": "text/plain",
+         "extracted_content": "PID  %MEM  COMMAND\n4242 61.0 java"}]
+    path = make_zip(tmp_path / "claude.zip", {"conversations.json": json.dumps(items).encode()})
+    # When the ZIP is imported into the store
+    ids = import_all(path, tmp_path / "store")
+    conversation = stored(tmp_path / "store", ids[0])
+    # Then the attachment holds its text (no bytes), and the question links it
+    (attachment,) = [a for a in conversation.attachments.values() if a.name == "top.txt"]
+    assert (attachment.kind, attachment.extracted_text, attachment.available) == (
+        "document", "PID  %MEM  COMMAND\n4242 61.0 java", False)
+    first = conversation.messages[items[0]["chat_messages"][0]["uuid"]]
+    assert attachment.id in [p.attachment_id for p in first.parts if p.type == "file_ref"]

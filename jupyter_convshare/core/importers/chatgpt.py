@@ -27,7 +27,8 @@ Mapping (one :class:`Conversation` per conversation object):
   (``file-service://file-…``, ``sediment://file_…``) -> an image :class:`Attachment` with
   ``available=False`` (the bytes are separate files of the ZIP, never fetched) and an
   ``image`` part; ``audio_asset_pointer`` -> an audio attachment and a ``file_ref`` part;
-  ``metadata.attachments`` -> attachments and ``file_ref`` parts; ``code`` -> a code part;
+  a voice-mode ``real_time_user_audio_video_asset_pointer`` -> references to its nested
+  audio, video and frame pointers; ``metadata.attachments`` -> attachments and ``file_ref`` parts; ``code`` -> a code part;
   an assistant message addressed to a tool (``recipient != "all"``: Code Interpreter,
   browsing, plugins) -> a ``tool_call`` part (``call_id`` = its node id); tool answers
   (``execution_output``, ``tether_browsing_display``, ``system_error``, plugin text) ->
@@ -516,6 +517,8 @@ class _Converter:
                 parts.append(self._asset(ipath, item, "image"))
             elif kind == "audio_asset_pointer":
                 parts.append(self._asset(ipath, item, "audio"))
+            elif kind == "real_time_user_audio_video_asset_pointer":
+                parts.extend(self._voice(ipath, item))
             elif kind == "audio_transcription" and isinstance(item.get("text"), str):
                 rest = {k: v for k, v in item.items() if k not in ("text",)}
                 parts.append(Part(type="text", text=item["text"], format="plain", extra={NS: rest}))
@@ -545,6 +548,29 @@ class _Converter:
         if kind == "image":
             return Part(type="image", attachment_id=file_id, alt=None)
         return Part(type="file_ref", attachment_id=file_id)
+
+    def _voice(self, ipath: str, item: dict[str, Any]) -> list[Part]:
+        """A voice-mode turn (``real_time_user_audio_video_asset_pointer``): its nested
+        ``audio_asset_pointer``, ``video_container_asset_pointer`` and
+        ``frames_asset_pointers`` become references (the bytes are files of the export
+        ZIP); the rest of the object is kept in the first part's ``extra``."""
+        parts: list[Part] = []
+        nested = (("audio_asset_pointer", "audio"), ("video_container_asset_pointer", "file"))
+        for key, kind in nested:
+            pointer = item.get(key)
+            if isinstance(pointer, dict) and isinstance(pointer.get("asset_pointer"), str):
+                parts.append(self._asset(f"{ipath}.{key}", pointer, kind))
+        frames = item.get("frames_asset_pointers")
+        for i, frame in enumerate(frames if isinstance(frames, list) else []):
+            if isinstance(frame, dict) and isinstance(frame.get("asset_pointer"), str):
+                parts.append(self._asset(f"{ipath}.frames_asset_pointers[{i}]", frame, "image"))
+        rest = {k: v for k, v in item.items() if k not in ("content_type", *(key for key, _ in nested),
+                                                           "frames_asset_pointers")}
+        if not parts:
+            return [Part(type="unknown", source_type="real_time_user_audio_video_asset_pointer", data=item)]
+        if rest:
+            parts[0].extra = {NS: {"real_time": rest}}
+        return parts
 
     def _output_images(self, path: str, metadata: dict[str, Any]) -> list[Part]:
         """Code Interpreter image outputs: ``metadata.aggregate_result.messages[{message_type:
