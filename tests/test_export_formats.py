@@ -603,3 +603,17 @@ def test_every_real_fixture_round_trips_through_convshare_json(path: Path) -> No
         # Then it is the same conversation, and exporting it again gives the same bytes
         assert again.to_dict() == conversation.to_dict()
         assert export(again, "json") == export(conversation, "json")
+
+
+# -- the README's table ----------------------------------------------------------------------
+
+
+def test_the_readme_export_table_names_every_format_its_media_type_and_extension() -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Export formats"):]
+    rows = re.findall(r"^\| `(\w+)` \| `([^`]+)` \| `([^`]+)` \|", section, re.M)
+    assert {name: (media, ext) for name, media, ext in rows} == {
+        name: (fmt.media_type.split(";")[0], fmt.extension) for name, fmt in EXPORT_FORMATS.items()
+    }
