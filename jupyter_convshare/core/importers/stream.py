@@ -364,13 +364,13 @@ class ImportPlan:
                 files = len(planned[where])
             listed.append((where, ConversationSummary.of(found, files=files)))
         self._picked = _pick(listed, ids, titles, item.name)
-        for where, found in listed:
+        for where, entry in listed:
             if where not in self._picked:
                 continue
-            if isinstance(found, Skipped):
-                summary.skipped.append(found)
+            if isinstance(entry, Skipped):
+                summary.skipped.append(entry)
             else:
-                summary.conversations.append(found)
+                summary.conversations.append(entry)
         if archive is not None:
             entries = {info.filename: info for w in self._picked for info in planned.get(w, [])}
             total = archive.conversations.file_size + sum(
@@ -430,17 +430,17 @@ def _pick(listed: list[tuple[str, ConversationSummary | Skipped]], ids: tuple[st
                                source=name, field="id")
         picked.update(hits)
     for wanted in titles:
-        hits = [(where, found) for where, found in listed if found.title == wanted]
-        if not hits:
+        titled = [(where, found) for where, found in listed if found.title == wanted]
+        if not titled:
             raise ImportFailed(f"no conversation titled {wanted!r} in this file (--list shows them)",
                                source=name, field="title")
-        if len(hits) > 1:
-            listing = ", ".join(found.conversation_id or where for where, found in hits)
+        if len(titled) > 1:
+            listing = ", ".join(found.conversation_id or where for where, found in titled)
             raise ImportFailed(
-                f"{len(hits)} conversations are titled {wanted!r}: pick one by id: {listing}",
+                f"{len(titled)} conversations are titled {wanted!r}: pick one by id: {listing}",
                 source=name, field="title",
             )
-        picked.add(hits[0][0])
+        picked.add(titled[0][0])
     return picked
 
 
