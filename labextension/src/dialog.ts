@@ -1,14 +1,28 @@
 /**
- * The share dialog of one conversation file: status, link (copy, open), QR code,
- * expiry, live/snapshot, link on/off, reshare, rotate and delete, and the secret
- * warnings the server found when the share was created (DESIGN.md section 8,
- * "JupyterLab"). Every action is one REST call through {@link ConvShareClient}.
+ * The share dialog of one conversation file: status, link (copy, open, "Share via…"
+ * the device's share sheet where the browser has the Web Share API), QR code, expiry,
+ * live/snapshot, link on/off, reshare, the grants editor (organization and groups, view
+ * or collaborate), rotate and delete, and the secret warnings the server found when the
+ * share was created (DESIGN.md section 8, "JupyterLab"). Every action is one REST call
+ * through {@link ConvShareClient}; a refused one shows the server's message.
  */
 
 import { Clipboard, Dialog, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
-import { ConvShareClient, ConvShareError, IInfo, ISecretWarning, IShare, IShareChanges, ShareMode } from './api';
+import {
+  ConvShareClient,
+  ConvShareError,
+  IGrant,
+  IGroup,
+  IInfo,
+  ISecretWarning,
+  IShare,
+  IShareChanges,
+  Permission,
+  PrincipalType,
+  ShareMode
+} from './api';
 
 /** Labels of the server's expiry presets (`core/shares.py` `EXPIRY_PRESETS`). */
 const PRESET_LABELS: Record<string, string> = {
@@ -18,6 +32,33 @@ const PRESET_LABELS: Record<string, string> = {
   '30d': '30 days',
   never: 'Never'
 };
+
+/** Labels of a grant's permission. */
+const PERMISSION_LABELS: Record<Permission, string> = {
+  view: 'Can view',
+  collaborate: 'Can collaborate'
+};
+
+/** Datalist ids must be unique in the page: one per dialog. */
+let datalistCount = 0;
+
+/** Who a grant is for, for people. */
+export function grantLabel(grant: Pick<IGrant, 'principal_type' | 'principal'>): string {
+  switch (grant.principal_type) {
+    case 'organization':
+      return 'Everyone in the organization';
+    case 'group':
+      return `Group ${grant.principal ?? ''}`;
+    default:
+      return `User ${grant.principal ?? ''}`;
+  }
+}
+
+/** The Web Share API where the browser has one (phones, some desktops), else `null`. */
+function webShare(): ((data: ShareData) => Promise<void>) | null {
+  const nav = navigator as Navigator & { share?: (data: ShareData) => Promise<void> };
+  return typeof nav.share === 'function' ? nav.share.bind(nav) : null;
+}
 
 /** A date for people: the browser's locale and time zone. */
 function formatTime(iso: string | null): string {
@@ -66,6 +107,19 @@ function expirySelect(info: IInfo, placeholder: string | null): HTMLSelectElemen
   return select;
 }
 
+/** A `<select>` of view / collaborate. */
+function permissionSelect(current: Permission, label: string): HTMLSelectElement {
+  const select = el('select', 'jp-mod-styled jp-convshare-permission');
+  select.setAttribute('aria-label', label);
+  for (const value of ['view', 'collaborate'] as const) {
+    const option = el('option', '', PERMISSION_LABELS[value]);
+    option.value = value;
+    select.appendChild(option);
+  }
+  select.value = current;
+  return select;
+}
+
 /** A `<select>` of live / snapshot. */
 function modeSelect(current: ShareMode): HTMLSelectElement {
   const select = el('select', 'jp-mod-styled jp-convshare-mode');
@@ -91,8 +145,20 @@ export class ShareBody extends Widget {
   private readonly path: string;
   private info: IInfo | null = null;
   private share: IShare | null = null;
+  private grants: IGrant[] = [];
+  /** The groups a grant may name (suggestions; the server has the last word). */
+  private groups: IGroup[] = [];
+  private readonly datalistId = `jp-convshare-groups-${++datalistCount}`;
+  /** The grant being added: kept across re-renders, so a refused one can be corrected. */
+  private draft: { type: PrincipalType; group: string; permission: Permission } = {
+    type: 'organization',
+    group: '',
+    permission: 'view'
+  };
   private warnings: ISecretWarning[] = [];
   private error = '';
+  /** The request field the server named in its error (`principal`: the group name). */
+  private errorField: string | null = null;
   private confirmingDelete = false;
   private qrUrl: string | null = null;
   /** The link `qrUrl` encodes: a re-render keeps the image, a rotation fetches a new one. */
@@ -114,9 +180,16 @@ export class ShareBody extends Widget {
   /** Load the server's settings and the file's share, then render. */
   async load(): Promise<void> {
     await this.act(async () => {
-      const [info, share] = await Promise.all([this.client.info(), this.client.findShareForPath(this.path)]);
+      const [info, share, groups] = await Promise.all([
+        this.client.info(),
+        this.client.findShareForPath(this.path),
+        // no group list is no reason to refuse the dialog: names can still be typed
+        this.client.listGroups().catch(() => [] as IGroup[])
+      ]);
       this.info = info;
       this.share = share;
+      this.groups = groups;
+      this.grants = share ? await this.client.listGrants(share.share_id) : [];
     });
   }
 
@@ -128,10 +201,12 @@ export class ShareBody extends Widget {
   /** Run one REST action, keep its error for display, and render the result. */
   private async act(action: () => Promise<void>): Promise<void> {
     this.error = '';
+    this.errorField = null;
     try {
       await action();
     } catch (error) {
       this.error = error instanceof ConvShareError ? error.message : String(error);
+      this.errorField = error instanceof ConvShareError ? error.field : null;
     }
     this.render();
     await this.refreshQr();
@@ -142,6 +217,8 @@ export class ShareBody extends Widget {
       const created = await this.client.createShare({ path: this.path, expires, mode });
       this.warnings = created.warnings;
       this.share = created;
+      // "already shared" answers the existing share, which may have grants
+      this.grants = created.created ? [] : await this.client.listGrants(created.share_id);
     });
   }
 
@@ -179,8 +256,64 @@ export class ShareBody extends Widget {
       await this.act(async () => {
         await this.client.revokeShare(share.share_id);
         this.share = null;
+        this.grants = [];
         this.warnings = [];
       });
+    }
+  }
+
+  /** Grant the draft's permission to the organization or to its group (one POST). */
+  private async addGrant(): Promise<void> {
+    const share = this.share;
+    if (!share) {
+      return;
+    }
+    const { type, permission } = this.draft;
+    const name = this.draft.group.trim();
+    if (type === 'group' && !name) {
+      this.error = 'Type the name of a group to grant access to.';
+      this.errorField = 'principal';
+      this.render();
+      await this.refreshQr();
+      return;
+    }
+    await this.act(async () => {
+      await this.client.addGrant(share.share_id, type, type === 'group' ? name : null, permission);
+      this.grants = await this.client.listGrants(share.share_id);
+      this.draft = { type: 'organization', group: '', permission: 'view' };
+    });
+  }
+
+  private async changeGrant(grant: IGrant, permission: Permission): Promise<void> {
+    const share = this.share;
+    if (share) {
+      await this.act(async () => {
+        const changed = await this.client.updateGrant(share.share_id, grant.grant_id, permission);
+        this.grants = this.grants.map(g => (g.grant_id === changed.grant_id ? changed : g));
+      });
+    }
+  }
+
+  private async removeGrant(grant: IGrant): Promise<void> {
+    const share = this.share;
+    if (share) {
+      await this.act(async () => {
+        await this.client.removeGrant(share.share_id, grant.grant_id);
+        this.grants = this.grants.filter(g => g.grant_id !== grant.grant_id);
+      });
+    }
+  }
+
+  /** Hand the link to the device's share sheet; closing the sheet is no error. */
+  private async shareVia(share: IShare, open: (data: ShareData) => Promise<void>): Promise<void> {
+    try {
+      await open({ title: share.title || 'Shared conversation', url: share.url });
+    } catch (error) {
+      if ((error as Error).name !== 'AbortError') {
+        this.error = `Could not open the share sheet: ${(error as Error).message}`;
+        this.render();
+        await this.refreshQr();
+      }
     }
   }
 
@@ -268,11 +401,19 @@ export class ShareBody extends Widget {
       link.readOnly = true;
       link.value = share.url;
       link.setAttribute('aria-label', 'Link');
+      const copy = button('Copy', () => {
+        Clipboard.copyToSystem(share.url);
+        copy.textContent = 'Copied';
+      });
       linkRow.append(
         link,
-        button('Copy', () => Clipboard.copyToSystem(share.url)),
+        copy,
         button('Open in new tab', () => window.open(share.url, '_blank', 'noopener,noreferrer'))
       );
+      const sheet = webShare();
+      if (sheet) {
+        linkRow.appendChild(button('Share via…', () => void this.shareVia(share, sheet)));
+      }
       node.appendChild(linkRow);
     } else {
       node.appendChild(el('div', '', 'The link is off: only people with a grant can open it.'));
@@ -331,6 +472,8 @@ export class ShareBody extends Widget {
     );
     controls.appendChild(actions);
 
+    this.renderGrants();
+
     if (this.confirmingDelete) {
       const confirm = el('div', 'jp-convshare-confirm jp-convshare-row');
       confirm.setAttribute('role', 'alertdialog');
@@ -345,6 +488,81 @@ export class ShareBody extends Widget {
       );
       node.appendChild(confirm);
     }
+  }
+
+  /**
+   * The grants editor: who besides link holders may open the share (the organization,
+   * groups; users granted through the API are listed too), each with view or
+   * collaborate, changed or removed in place; an add row for the organization or a group.
+   */
+  private renderGrants(): void {
+    const section = el('fieldset', 'jp-convshare-grants');
+    section.appendChild(el('legend', '', 'People with access'));
+    if (!this.grants.length) {
+      section.appendChild(el('div', 'jp-convshare-muted', 'No grants: signed-in users need the link too.'));
+    } else {
+      const list = el('ul', 'jp-convshare-grant-list');
+      for (const grant of this.grants) {
+        const label = grantLabel(grant);
+        const item = el('li', 'jp-convshare-grant jp-convshare-row');
+        item.dataset.principalType = grant.principal_type;
+        item.dataset.principal = grant.principal ?? '';
+        const permission = permissionSelect(grant.permission, `Permission of ${label}`);
+        permission.addEventListener('change', () => void this.changeGrant(grant, permission.value as Permission));
+        const remove = button('Remove', () => void this.removeGrant(grant));
+        remove.setAttribute('aria-label', `Remove ${label}`);
+        item.append(el('span', 'jp-convshare-grant-who', label), permission, remove);
+        list.appendChild(item);
+      }
+      section.appendChild(list);
+    }
+
+    const add = el('div', 'jp-convshare-row jp-convshare-grant-add');
+    const type = el('select', 'jp-mod-styled jp-convshare-grant-type');
+    type.setAttribute('aria-label', 'Grant to');
+    for (const [value, label] of [
+      ['organization', 'Everyone in the organization'],
+      ['group', 'A group…']
+    ]) {
+      const option = el('option', '', label);
+      option.value = value;
+      type.appendChild(option);
+    }
+    type.value = this.draft.type;
+    const group = el('input', 'jp-mod-styled jp-convshare-grant-group');
+    group.setAttribute('aria-label', 'Group name');
+    group.placeholder = 'group name';
+    group.setAttribute('list', this.datalistId);
+    group.value = this.draft.group;
+    group.hidden = this.draft.type !== 'group';
+    if (this.error && this.errorField === 'principal') {
+      group.setAttribute('aria-invalid', 'true');
+    }
+    group.addEventListener('input', () => {
+      this.draft.group = group.value;
+    });
+    const suggestions = el('datalist', '');
+    suggestions.id = this.datalistId;
+    for (const known of this.groups) {
+      const option = el('option', '');
+      option.value = known.name;
+      option.label = `${known.name} (${known.members} member${known.members === 1 ? '' : 's'})`;
+      suggestions.appendChild(option);
+    }
+    type.addEventListener('change', () => {
+      this.draft.type = type.value as PrincipalType;
+      group.hidden = type.value !== 'group';
+      if (!group.hidden) {
+        group.focus();
+      }
+    });
+    const permission = permissionSelect(this.draft.permission, 'Permission to grant');
+    permission.addEventListener('change', () => {
+      this.draft.permission = permission.value as Permission;
+    });
+    add.append(type, group, suggestions, permission, button('Add', () => void this.addGrant()));
+    section.appendChild(add);
+    this.node.appendChild(section);
   }
 }
 
