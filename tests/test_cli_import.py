@@ -276,3 +276,24 @@ async def test_a_posted_conversation_cannot_claim_bytes_it_did_not_send(
     with pytest.raises(ConvShareClientError) as refused:
         await asyncio.to_thread(client.import_conversation, claim, {"other": b"x"})
     assert refused.value.status == 400 and refused.value.field == "blobs[0].attachment_id"
+
+
+async def test_an_image_imported_from_an_export_zip_shows_in_the_shared_page(
+        jp_serverapp, http_server, jp_http_port, jp_base_url, http_server_client, service, convshare_app, tmp_path):
+    # Given the images of a ChatGPT export ZIP imported through the notebook client, then shared
+    from jupyter_convshare.client import ConvShareClient
+
+    from .server_helpers import make_anonymous_fetch
+    from .test_import_zip import chatgpt_export, png
+
+    client = ConvShareClient(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", jp_serverapp.identity_provider.token)
+    await asyncio.to_thread(client.import_file, chatgpt_export(tmp_path), progress=False)
+    share = await asyncio.to_thread(client.create_share, conversation_id="chatgpt:fixture")
+    link = share.url.rsplit("/", 1)[-1]
+    # When a visitor opens the page and its first image
+    fetch = make_anonymous_fetch(http_server_client, jp_base_url)
+    page = await fetch("convshare", "s", link)
+    image = await fetch("convshare", "s", link, "files", "file_1")
+    # Then the page shows the stored image, and the file is the ZIP's bytes
+    assert page.code == 200 and b"files/file_1" in page.body
+    assert image.code == 200 and image.body == png((255, 0, 0))
