@@ -474,6 +474,24 @@ def test_chat_export_never_writes_trusted_output_even_for_the_owner() -> None:
     assert "SYSTEM-PROMPT-SECRET" not in json.dumps(doc)
 
 
+def test_a_chat_keeps_the_path_order_when_an_answer_is_dated_before_its_prompt() -> None:
+    # Given a prompt stamped by the client 80 ms after the server stamped its answer (ChatGPT does this)
+    conv = Conversation(id="skew", source=SourceInfo(format="chatgpt"),
+                        participants={"u": Participant(id="u"), "b": Participant(id="b", kind="assistant")})
+    conv.append(Message(id="q", role="user", author_id="u", created_at=T0 + timedelta(milliseconds=80),
+                        parts=[Part.text_part("hi")]))
+    conv.append(Message(id="a", role="assistant", author_id="b", created_at=T0, parts=[Part.text_part("hello")]))
+    conv.append(Message(id="q2", role="user", author_id="u", created_at=T0 + timedelta(seconds=9),
+                        parts=[Part.text_part("more")]))
+    # When it is exported as .chat and imported again
+    doc = chat_document(conv)
+    again = load_one(export(conv, "chat"), name="x.chat")
+    # Then the answer takes its prompt's time, and the order survives
+    assert [m["time"] for m in doc["messages"]] == [(T0 + timedelta(milliseconds=80)).timestamp()] * 2 + [
+        (T0 + timedelta(seconds=9)).timestamp()]
+    assert [m.id for m in again.active_path()] == ["q", "a", "q2"]
+
+
 @pytest.mark.parametrize(
     ("uri", "name", "value"),
     [
@@ -603,6 +621,31 @@ def test_every_real_fixture_round_trips_through_convshare_json(path: Path) -> No
         # Then it is the same conversation, and exporting it again gives the same bytes
         assert again.to_dict() == conversation.to_dict()
         assert export(again, "json") == export(conversation, "json")
+
+
+# -- every real fixture, every format --------------------------------------------------------
+
+
+@pytest.mark.fixtures_real
+@pytest.mark.parametrize("path", _importable_real_fixtures())
+def test_every_real_fixture_exports_to_every_format_for_owner_and_viewers(path: Path) -> None:
+    # Given every conversation of every real file, as its owner and as a viewer sees it
+    for conversation in load(path):
+        for copy in (conversation, viewer_copy(conversation)):
+            # When it is exported in each format, Then each file is sound
+            page = export(copy, "html").decode("utf-8")
+            doc = parse_html(page)
+            assert [e.tag for e in doc.iter() if e.tag in ("script", "iframe", "object", "embed", "form")] == []
+            assert all(not name.startswith("on") for e in doc.iter() for name in e.attrib)
+            nbformat.validate(nbformat.reads(export(copy, "ipynb").decode("utf-8"), as_version=4))
+            chat = export(copy, "chat")
+            assert_ychat_holds(load_in_ychat(chat), chat)
+            again = load_one(chat, name="x.chat")
+            kept = [m for m in copy.active_path() if m.role not in ("system", "developer")
+                    or m.author_id.startswith("hidden::")]
+            assert [m.id for m in again.active_path()] == [m.id for m in kept]
+            for fmt in ("json", "csv", "parquet", "md"):
+                assert export(copy, fmt)
 
 
 # -- the README's table ----------------------------------------------------------------------

@@ -24,6 +24,9 @@ and exported again keeps every message, user and attachment reference):
   (server-normalised, so a live chat never re-stamps it). jupyterlab-chat needs a time:
   a message without one gets the time of the dated message before it (else after it,
   else the conversation's ``created_at``/``updated_at``, else 0), so the order is kept;
+  a message dated before the one it follows (clock skew: ChatGPT dates prompts on the
+  client and answers on the server) gets that one's time too, because a chat is read in
+  time order;
 * ``body``: the message's ``text`` parts; other parts a chat cannot hold as such (code,
   reasoning, citations, tool results without their call, inline images, a second
   output) are appended as readable Markdown (``core.exporters._rows.part_text``);
@@ -133,6 +136,10 @@ def _times(conversation: Conversation, path: list[Message]) -> list[float]:
         if value is None:
             later = next((v for v in known[index + 1:] if v is not None), None)
             value = previous if previous is not None else (later if later is not None else fallback)
+        elif previous is not None and value < previous:
+            # dated before the message it follows (ChatGPT stamps prompts on the client and
+            # answers on the server): a chat is ordered by time, so keep the path's order
+            value = previous
         out.append(value)
         previous = value
     return out
