@@ -370,3 +370,12 @@ def test_a_claude_attachment_keeps_its_extracted_text_through_the_store(tmp_path
         "document", "PID  %MEM  COMMAND\n4242 61.0 java", False)
     first = conversation.messages[items[0]["chat_messages"][0]["uuid"]]
     assert attachment.id in [p.attachment_id for p in first.parts if p.type == "file_ref"]
+
+
+def test_a_zip_given_where_one_conversation_file_is_expected_says_how_to_import_it(tmp_path: Path) -> None:
+    from jupyter_convshare.core.importers import load_one
+
+    path = chatgpt_export(tmp_path)
+    with pytest.raises(ImportFailed) as caught:
+        load_one(path)
+    assert str(caught.value).startswith("chatgpt-export.zip: a ZIP archive: import a ChatGPT or Claude.ai data-export ZIP")

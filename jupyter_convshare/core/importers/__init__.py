@@ -214,6 +214,10 @@ def _read(source: Any, name: str | None, format: str | None) -> _Input:
         raise ImportFailed(f"cannot import a {type(source).__name__}: pass a path, bytes, a dict or a list")
     display = file_name or OBJECT_NAME
     hinted = format or _format_from_extension(file_name)
+    if raw[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        # Only the streaming import reads archives, with their zip-bomb and path checks.
+        raise ImportFailed("a ZIP archive: import a ChatGPT or Claude.ai data-export ZIP with "
+                           "`jupyter convshare import` (or ConvShareClient.import_file)", source=display, format=hinted)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
