@@ -47,6 +47,7 @@ __all__ = [
     "is_text_attachment",
     "mask_text",
     "scrub_paths",
+    "secrets_only",
     "viewer_copy",
 ]
 
@@ -66,8 +67,10 @@ _HOME_POSIX_RE = re.compile(r"(?<![\w.~-])/(?:home|Users)/[^/\\\s\"'<>`]+")
 _HOME_WINDOWS_RE = re.compile(r"(?i)(?<![\w])[a-z]:(?:\\+|/)Users(?:\\+|/)[^\\/\s\"'<>`]+")
 _ABSOLUTE_RE = re.compile(r"^(?:/|[A-Za-z]:[\\/]|\\\\|file:)", re.IGNORECASE)
 
-# RFC 5322 is far wider; this is the address people paste. Reserved example domains
-# (RFC 2606), ``git@host`` SSH remotes and image names like ``logo@2x.png`` are not personal.
+# RFC 5322 is far wider; this is the address people paste. ``git@host`` SSH remotes and
+# names like ``logo@2x.png`` are not addresses. Reserved example domains (RFC 2606) count:
+# people paste their own address into a sentence that also uses example.com, and masking a
+# placeholder costs nothing.
 _EMAIL_RE = re.compile(
     r"(?<![\w.%+-])(?P<local>[A-Za-z0-9][A-Za-z0-9._%+-]{0,63})@"
     r"(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?P<tld>[A-Za-z]{2,24}))\b"
@@ -75,7 +78,6 @@ _EMAIL_RE = re.compile(
 _NOT_EMAIL_TLDS = frozenset(
     "png jpg jpeg gif svg webp bmp ico pdf js ts css html py ipynb json yaml yml md txt csv lock".split()
 )
-_EXAMPLE_DOMAIN_RE = re.compile(r"(?i)(?:^|\.)(?:example\.(?:com|org|net)|example|invalid|test|localhost)$")
 
 
 def scrub_paths(text: str) -> str:
@@ -352,8 +354,7 @@ attachment was too large to scan."""
 
 
 def _is_email(match: re.Match[str]) -> bool:
-    domain = match.group("domain")
-    if match.group("tld").lower() in _NOT_EMAIL_TLDS or _EXAMPLE_DOMAIN_RE.search(domain):
+    if match.group("tld").lower() in _NOT_EMAIL_TLDS:
         return False
     return match.group("local").lower() != "git"
 
@@ -667,17 +668,12 @@ def find_sensitive(
     return findings[:MAX_FINDINGS]
 
 
-def find_secrets(conversation: Conversation) -> list[Finding]:
-    """The secrets (not personal data) of :func:`find_sensitive`, one finding per kind per
-    message (or per title / attachment): the warning given when a share is created.
-
-    Returns:
-        Findings in message order; each ``message`` says what and where, never quoting the
-        secret (e.g. ``"Message 3 (assistant) contains what looks like an OpenAI API key."``).
-    """
+def secrets_only(findings: Iterable[Finding]) -> list[Finding]:
+    """The secrets of ``findings``, one per kind and place (message, title or attachment):
+    the warning given when a share is created (``warnings`` in the REST answer)."""
     out: list[Finding] = []
     seen: set[tuple[str, str | None, str | None, str]] = set()
-    for finding in find_sensitive(conversation):
+    for finding in findings:
         if finding.category != "secret":
             continue
         key = (finding.kind, finding.message_id, finding.attachment_id, finding.location)
@@ -686,6 +682,21 @@ def find_secrets(conversation: Conversation) -> list[Finding]:
         seen.add(key)
         out.append(finding)
     return out
+
+
+def find_secrets(conversation: Conversation, *, read_attachment: AttachmentReader | None = None) -> list[Finding]:
+    """The secrets (not personal data) of :func:`find_sensitive`, one finding per kind per
+    message (or per title / attachment): the warning given when a share is created.
+
+    Args:
+        conversation: the conversation about to be shared.
+        read_attachment: as for :func:`find_sensitive` (stored text attachments).
+
+    Returns:
+        Findings in message order; each ``message`` says what and where, never quoting the
+        secret (e.g. ``"Message 3 (assistant) contains what looks like an OpenAI API key."``).
+    """
+    return secrets_only(find_sensitive(conversation, read_attachment=read_attachment))
 
 
 # -- the viewer's copy --------------------------------------------------------------------

@@ -13,7 +13,7 @@ from ..client import ConvShareClient, Share, _describe_expiry
 from .qrcode import QRCode
 from .status import LazyClient, COPY_HINT, ReadOnlyText, StatusLine, describe_error, reporting, safe_link
 
-__all__ = ["CHAT_POSTING_WARNING", "EXPIRY_CHOICES", "ShareDialog"]
+__all__ = ["CHAT_POSTING_WARNING", "EXPIRY_CHOICES", "ShareDialog", "describe_findings"]
 
 EXPIRY_CHOICES: list[tuple[str, str]] = [
     ("1 hour", "1h"),
@@ -54,6 +54,14 @@ class ShareDialog(LazyClient, w.VBox):
     and the server's share JSON has ``link_enabled`` / ``allow_reshare`` /
     ``single_use`` (servers with issue-3 grants); Update sends them.
 
+    Redaction (issue 5, *Before sharing*): :attr:`findings_html` lists what the server
+    found (secrets, e-mail addresses, home paths; previews masked, never the value) after
+    Create and each Update; :attr:`exclude_messages` picks messages that hold a finding to
+    leave out; the :attr:`exclude_tool_payloads`, :attr:`exclude_reasoning`,
+    :attr:`mask_secrets` and :attr:`mask_emails` checkboxes are the share's ``redaction``
+    choices. Create sends them (a PATCH right after, so every server path applies them);
+    Update sends changes; ``GET .../findings`` refreshes the list.
+
     The chat-posting checkbox ("Let collaborators' messages reach this chat's AI
     personas", the share's ``chat_posting``) is enabled for a live share whose JSON has
     ``chat_posting``, on a server whose ``GET convshare/api/info`` has
@@ -66,6 +74,11 @@ class ShareDialog(LazyClient, w.VBox):
         expires, mode, link_enabled, allow_reshare, single_use, chat_posting: the setting
             controls.
         chat_posting_note: why chat posting is unavailable, and the credentials warning.
+        findings: the last findings the server reported (list of finding dicts).
+        findings_html: them, escaped, with what viewers will and will not see.
+        exclude_messages: messages to leave out (a ``SelectMultiple`` of message ids).
+        exclude_tool_payloads, exclude_reasoning, mask_secrets, mask_emails: the redaction
+            checkboxes.
         create_button: "Create link", then "Update".
         link_text, copy_button, open_link, qr: the link, selectable, and its QR code.
         snapshot_button, rotate_button, revoke_button: actions on the share.
@@ -114,6 +127,21 @@ class ShareDialog(LazyClient, w.VBox):
             layout=w.Layout(width="auto"),
         )
         self.chat_posting_note = w.HTML()
+        self.findings: list[dict[str, Any]] = []
+        self.findings_html = w.HTML()
+        self.exclude_messages = w.SelectMultiple(
+            options=[], description="Leave out", rows=3, layout=w.Layout(width="36em"),
+            tooltip="messages viewers will not see (their replies stay)",
+        )  # fmt: skip
+        self.exclude_tool_payloads = w.Checkbox(
+            value=False, description="Leave out tool call arguments and results", indent=False
+        )
+        self.exclude_reasoning = w.Checkbox(value=False, description="Leave out reasoning", indent=False)
+        self.mask_secrets = w.Checkbox(
+            value=True, description="Mask secrets (API keys, tokens, passwords, private keys)", indent=False,
+            layout=w.Layout(width="auto"),
+        )  # fmt: skip
+        self.mask_emails = w.Checkbox(value=False, description="Mask e-mail addresses", indent=False)
         self._server_allows_chat_posting: bool | None = None  # GET info, asked once
         self._chat_posting_reported: bool | None = None  # the share JSON's chat_posting
         self.create_button = w.Button(description="Create link", button_style="primary", icon="link")
@@ -156,6 +184,11 @@ class ShareDialog(LazyClient, w.VBox):
                 w.HBox([self.link_enabled, self.allow_reshare, self.single_use]),
                 self.chat_posting,
                 self.chat_posting_note,
+                w.HTML("<strong>Before sharing</strong>"),
+                self.findings_html,
+                self.exclude_messages,
+                w.HBox([self.exclude_tool_payloads, self.exclude_reasoning]),
+                w.HBox([self.mask_secrets, self.mask_emails]),
                 self.create_button,
                 w.HBox([self.link_text, self.copy_button, self.open_link]),
                 self.qr,
@@ -169,6 +202,7 @@ class ShareDialog(LazyClient, w.VBox):
             self.create_button.disabled = True
             return
         self._explain_chat_posting()
+        self._show_findings()
         if conversation_id is not None:
             self._find_existing()
 
@@ -190,13 +224,21 @@ class ShareDialog(LazyClient, w.VBox):
                     self.source, title=self.title, expires=self.expires.value, mode=self.mode.value
                 )
             warnings = list(share.warnings)
+            self.findings = list(share.findings)
             if share.created:
                 message = "Link created."
+                if share.redaction is not None and self._redaction() != _choices(share.redaction):
+                    share = self.client.update_share(share.share_id, redaction=self._redaction())
+                    self._refresh_findings(share)
             else:
                 # The conversation was already shared: the server gave its existing link;
                 # what the user chose here should still apply to it.
                 share = self.client.update_share(share.share_id, **self._settings())
-                message = "Already shared: the existing link now has these settings."
+                self._refresh_findings(share)
+                message = (
+                    "Already shared: the existing link now has these settings "
+                    "(its redaction choices are kept: see below)."
+                )
             self._show(share)
             if warnings:
                 message += " Check before sending: " + "; ".join(
@@ -205,6 +247,7 @@ class ShareDialog(LazyClient, w.VBox):
             self.status.say(message)
         else:
             share = self.client.update_share(self.share.share_id, **self._settings())
+            self._refresh_findings(share)
             self._show(share)
             self.status.say("Settings saved; the link is unchanged.")
         return self.share
@@ -265,12 +308,61 @@ class ShareDialog(LazyClient, w.VBox):
         if self.share is not None and not self.chat_posting.disabled:
             # enabled only where the server reported it and allows it (live .chat shares)
             settings["chat_posting"] = bool(self.chat_posting.value)
+        if self.share is not None and self.share.redaction is not None:
+            # only for a share shown here: a dialog opened afresh on an already shared
+            # conversation must not loosen the choices made earlier (they are shown instead)
+            settings["redaction"] = self._redaction()
         return settings
+
+    # -- redaction (the share's "redaction"; issue 5, Before sharing) ----------------------
+
+    def _redaction(self) -> dict[str, Any]:
+        """The redaction choices of the controls, as the REST API takes them."""
+        return {
+            "exclude_message_ids": sorted(self.exclude_messages.value),
+            "exclude_tool_payloads": bool(self.exclude_tool_payloads.value),
+            "exclude_reasoning": bool(self.exclude_reasoning.value),
+            "mask_secrets": bool(self.mask_secrets.value),
+            "mask_emails": bool(self.mask_emails.value),
+        }
+
+    def _refresh_findings(self, share: Share) -> None:
+        """Read the share's findings again (their ``hidden`` follows the new choices)."""
+        if share.redaction is None:
+            return  # a server without redaction: nothing to ask
+        try:
+            self.findings = self.client.findings(share.share_id)
+        except Exception as exc:  # the share works; only the list is stale: say so
+            self.status.error(f"findings not refreshed: {describe_error(exc)}")
+
+    def _show_findings(self) -> None:
+        share = self.share
+        if share is not None and share.redaction is not None:
+            choices = _choices(share.redaction)
+            self.exclude_tool_payloads.value = choices["exclude_tool_payloads"]
+            self.exclude_reasoning.value = choices["exclude_reasoning"]
+            self.mask_secrets.value = choices["mask_secrets"]
+            self.mask_emails.value = choices["mask_emails"]
+            excluded = list(choices["exclude_message_ids"])
+        else:
+            excluded = list(self.exclude_messages.value)
+        options: dict[str, str] = {}
+        for finding in self.findings:
+            message_id = finding.get("message_id")
+            if isinstance(message_id, str) and message_id not in options:
+                where = str(finding.get("message", "")).split(" contains ")[0]
+                options[message_id] = f"{where}: {finding.get('kind')}"
+        for message_id in excluded:
+            options.setdefault(message_id, f"message {message_id}")
+        self.exclude_messages.options = [(label, key) for key, label in options.items()]
+        self.exclude_messages.value = tuple(m for m in excluded if m in options)
+        self.findings_html.value = describe_findings(self.findings, shared=share is not None)
 
     @reporting
     def _find_existing(self) -> None:
         for share in self.client.list_shares():
             if share.conversation_id == self.conversation_id:
+                self._refresh_findings(share)
                 self._show(share)
                 self.expires.value = _preset_for(share)
                 self.status.say("This conversation is already shared: here is its link.")
@@ -298,6 +390,9 @@ class ShareDialog(LazyClient, w.VBox):
                 self._chat_posting_reported = share.chat_posting
             if self._chat_posting_reported is not None:
                 self.chat_posting.value = self._chat_posting_reported
+        else:
+            self.findings = []
+        self._show_findings()
         self._enable()
 
     def _enable(self) -> None:
@@ -361,6 +456,40 @@ class ShareDialog(LazyClient, w.VBox):
         if self.share is None:
             return "not shared"
         return f"{self.share.url} (expires {_describe_expiry(self.share.expires_at)}, {self.share.mode})"
+
+
+def _choices(redaction: Any) -> dict[str, Any]:
+    """A share's ``redaction`` JSON with every field (defaults for missing ones)."""
+    data = dict(redaction or {})
+    return {
+        "exclude_message_ids": sorted(str(i) for i in data.get("exclude_message_ids") or []),
+        "exclude_tool_payloads": bool(data.get("exclude_tool_payloads", False)),
+        "exclude_reasoning": bool(data.get("exclude_reasoning", False)),
+        "mask_secrets": bool(data.get("mask_secrets", True)),
+        "mask_emails": bool(data.get("mask_emails", False)),
+    }
+
+
+def describe_findings(findings: list[dict[str, Any]], *, shared: bool = True) -> str:
+    """HTML (every value escaped) listing findings: what, where, the masked preview, and
+    whether viewers will see it; a line saying nothing was found, or that findings come
+    once the link exists."""
+    if not findings:
+        if not shared:
+            return "<small>Secrets and personal data found in the conversation are listed here once the link exists.</small>"
+        return "<small>No secrets or personal data found.</small>"
+    items = []
+    for finding in findings:
+        state = "hidden from viewers" if finding.get("hidden") else "<strong>viewers see it</strong>"
+        preview = html.escape(str(finding.get("preview") or ""))
+        count = finding.get("count") or 1
+        items.append(
+            f"<li>{html.escape(str(finding.get('message', '')))}"
+            + (f" <code>{preview}</code>" if preview else "")
+            + (f" (&times;{int(count)})" if isinstance(count, int) and count > 1 else "")
+            + f" &mdash; {state}</li>"
+        )
+    return '<div class="convshare-findings" style="color:#b45309"><ul>' + "".join(items) + "</ul></div>"
 
 
 def _preset_for(share: Share) -> str:
