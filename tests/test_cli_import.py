@@ -297,3 +297,50 @@ async def test_an_image_imported_from_an_export_zip_shows_in_the_shared_page(
     # Then the page shows the stored image, and the file is the ZIP's bytes
     assert page.code == 200 and b"files/file_1" in page.body
     assert image.code == 200 and image.body == png((255, 0, 0))
+
+
+@pytest.mark.parametrize("select, expected", [
+    ({"title": "GitHub Wikis & Source Code"}, "chatgpt:c21a4db5-68eb-471a-b590-bb6ef7b81b42"),
+    ({"id": "ba745bf1-f90f-4b29-b8dc-d3c86ca33166"}, "chatgpt:ba745bf1-f90f-4b29-b8dc-d3c86ca33166"),
+])
+async def test_the_rest_api_imports_one_conversation_of_a_posted_export_by_id_or_title(
+        jp_fetch, service, convshare_app, select, expected):
+    # Given a whole export posted to POST convshare/api/conversations with a choice
+    from .server_helpers import body_json, make_api
+
+    raw = json.loads(real_fixture(PKUPPENS).read_text(encoding="utf-8"))
+    api = make_api(jp_fetch)
+    response = await api("POST", "conversations", body={"conversation": raw, "name": "conversations.json",
+                                                         "select": select})
+    # Then only that conversation is stored
+    assert response.code == 201, response.body
+    assert body_json(response)["id"] == expected
+    assert [c.id for c in service.list_conversations(convshare_app.owner)] == [expected]
+
+
+@pytest.mark.parametrize("select, field, message", [
+    ({"title": "nope"}, "select.title", "conversations.json: select.title: no conversation titled 'nope'"),
+    ({"id": "nope"}, "select.id", "no conversation with id 'nope'"),
+    ({"name": "x"}, "select", 'select: expected {"id"'),
+    ("New chat", "select", 'select: expected {"id"'),
+])
+async def test_the_rest_api_refuses_a_choice_that_names_nothing(jp_fetch, service, convshare_app, select, field, message):
+    from .server_helpers import body_json, make_api
+
+    raw = json.loads(real_fixture(PKUPPENS).read_text(encoding="utf-8"))
+    response = await make_api(jp_fetch)("POST", "conversations", body={
+        "conversation": raw, "name": "conversations.json", "select": select})
+    assert response.code == 400
+    assert body_json(response)["field"] == field and message in body_json(response)["message"]
+    assert service.list_conversations(convshare_app.owner) == []
+
+
+async def test_the_rest_api_lists_the_ids_of_a_title_several_conversations_share(jp_fetch, service, convshare_app):
+    from .server_helpers import body_json, make_api
+
+    raw = json.loads(real_fixture(PKUPPENS).read_text(encoding="utf-8"))
+    raw.append(dict(raw[4], id="twin", conversation_id="twin"))
+    response = await make_api(jp_fetch)("POST", "conversations", body={"conversation": raw, "select": {"title": "New chat"}})
+    assert response.code == 400
+    assert body_json(response)["message"].endswith(
+        "2 conversations are titled 'New chat': pick one by id: chatgpt:ba745bf1-f90f-4b29-b8dc-d3c86ca33166, chatgpt:twin")

@@ -57,7 +57,7 @@ from tornado import web
 from .._version import __version__
 from ..core import exporters, qr, redact
 from ..core.errors import Forbidden, InvalidRequest, NotFound, TooLarge
-from ..core.importers import load_one
+from ..core.importers import load, load_one, select
 from ..core.model import Attachment, AttachmentKind, Conversation, format_time, new_id
 from ..core.model import _to_json  # the convshare/1 form of one Message
 from ..core.shares import EXPIRY_PRESETS, UNSET, Share, StoredConversation
@@ -70,7 +70,7 @@ T = TypeVar("T")
 MODES = ("live", "snapshot")
 
 _SOURCE_KEYS = ("conversation_id", "path", "conversation")
-_IMPORT_KEYS = {"path", "conversation", "format", "name", "index", "files", "title", "blobs"}
+_IMPORT_KEYS = {"path", "conversation", "format", "name", "index", "files", "title", "blobs", "select"}
 _SHARE_KEYS = _IMPORT_KEYS | {"conversation_id", "expires", "mode"}
 
 
@@ -259,6 +259,30 @@ def _attachment_blobs(body: dict[str, Any], conversation: Conversation, max_byte
     return blobs
 
 
+def _selection(body: dict[str, Any]) -> dict[str, str] | None:
+    """``body["select"]``: ``{"id": str}`` or ``{"title": str}`` (one conversation of a
+    posted whole export), or ``None``.
+
+    Raises:
+        InvalidRequest: another shape, or given with ``index`` or ``path`` (field ``select``).
+    """
+    value = body.get("select")
+    if value is None:
+        return None
+    if (not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in ("id", "title")
+            or not isinstance(next(iter(value.values())), str)):
+        raise InvalidRequest('select: expected {"id": "<conversation id>"} or {"title": "<exact title>"}',
+                             field="select")
+    if "index" in body or "path" in body:
+        raise InvalidRequest("select: only with a posted conversation, and not with index", field="select")
+    return dict(value)
+
+
+def _load_selected(source: Any, fmt: str | None, name: str | None, choice: dict[str, str]) -> Conversation:
+    """The conversation of a posted export that ``choice`` (``{"id"}`` / ``{"title"}``) names."""
+    return select(load(source, format=fmt, name=name), source=name or "<object>", **choice)
+
+
 def _content_disposition(file_name: str) -> str:
     """RFC 6266 ``attachment`` header with an ASCII fallback and a UTF-8 ``filename*``."""
     ascii_name = unicodedata.normalize("NFKD", file_name).encode("ascii", "ignore").decode("ascii")
@@ -340,6 +364,7 @@ class _Base(ConvShareAPIHandler):
         if "path" in body:
             if "blobs" in body:
                 raise InvalidRequest("blobs: only with a posted conversation", field="blobs")
+            _selection(body)
             if not self.is_server_owner:
                 raise Forbidden(
                     "path: only the server's owner can share files of this server; "
@@ -366,7 +391,11 @@ class _Base(ConvShareAPIHandler):
                     "a message list or {\"messages\": [...]})",
                     field="conversation",
                 )
-            conversation = await self.run(load_one, source, format=fmt, name=name, index=index)
+            choice = _selection(body)
+            if choice is not None:
+                conversation = await self.run(_load_selected, source, fmt, name, choice)
+            else:
+                conversation = await self.run(load_one, source, format=fmt, name=name, index=index)
             blobs = _attachment_blobs(body, conversation, app.max_attachment_bytes)
             existing = await self._stored_or_none(conversation.id)
             if existing is not None and existing.source_path:

@@ -7,6 +7,8 @@ Public API (contract 1 in the team's contracts):
 - :func:`load` ``(source, *, format=None, name=None) -> list[Conversation]``: one conversation
   per conversation in the input (a JSONL file of four message lists gives four).
 - :func:`load_one` ``(source, *, format=None, name=None, index=None) -> Conversation``.
+- :func:`select` ``(conversations, *, id=None, title=None) -> Conversation``: pick one of a
+  whole export by id or exact title. (Big files: ``stream.prepare`` picks while streaming.)
 - :data:`FORMATS`: the registry, ``{name: Importer}``.
 
 Formats (FORMATS.md sections 1 and 6):
@@ -55,7 +57,7 @@ from . import claude_code, codex, jupyter_ai_notebook, openai_responses, openweb
 from ._api import is_message, is_record
 from ._common import OBJECT_NAME, base_name
 
-__all__ = ["FORMATS", "Importer", "detect", "load", "load_one"]
+__all__ = ["FORMATS", "Importer", "detect", "load", "load_one", "select"]
 
 _MAX_JSON_DEPTH_MESSAGE = "JSON nested too deeply"
 
@@ -189,6 +191,37 @@ def load_one(source: Any, *, format: str | None = None, name: str | None = None,
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
         raise ImportFailed(f"index {index!r} out of range: the input holds {count} conversation(s)", field="index")
     return conversations[index]
+
+
+def select(conversations: list[Conversation], *, id: str | None = None, title: str | None = None,
+           source: str | None = None, field: str = "select") -> Conversation:
+    """The one conversation of ``conversations`` (e.g. :func:`load` of a whole export) with
+    this ``id`` (as imported, ``"chatgpt:<uuid>"``, or the source's own id) or exactly this
+    ``title`` (give one of them).
+
+    Args:
+        source: the file name for messages.
+        field: the request field the choice came in (errors name ``<field>.id`` /
+            ``<field>.title``).
+
+    Raises:
+        ImportFailed: neither or both given; nothing matches; the title matches several
+            conversations (the message lists their ids).
+    """
+    if (id is None) == (title is None):
+        raise ImportFailed("give either an id or a title", source=source, field=field)
+    if id is not None:
+        hits = [c for c in conversations if id in (c.id, c.source.original_id)]
+        if not hits:
+            raise ImportFailed(f"no conversation with id {id!r} in this file", source=source, field=f"{field}.id")
+        return hits[0]
+    hits = [c for c in conversations if c.title == title]
+    if not hits:
+        raise ImportFailed(f"no conversation titled {title!r} in this file", source=source, field=f"{field}.title")
+    if len(hits) > 1:
+        raise ImportFailed(f"{len(hits)} conversations are titled {title!r}: pick one by id: "
+                           + ", ".join(c.id for c in hits), source=source, field=f"{field}.title")
+    return hits[0]
 
 
 # -- reading --------------------------------------------------------------------------
