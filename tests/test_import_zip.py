@@ -379,3 +379,19 @@ def test_a_zip_given_where_one_conversation_file_is_expected_says_how_to_import_
     with pytest.raises(ImportFailed) as caught:
         load_one(path)
     assert str(caught.value).startswith("chatgpt-export.zip: a ZIP archive: import a ChatGPT or Claude.ai data-export ZIP")
+
+
+def test_a_zip_holding_one_conversation_object_is_read_whole_with_its_files(tmp_path: Path) -> None:
+    # Given a ZIP whose conversations.json is one conversation object (as browser exporters write it)
+    path = make_zip(tmp_path / "one.zip", {
+        "conversations.json": real_fixture(*IMAGE_GENERATION).read_bytes(),
+        "file_2-b.png": png((0, 255, 0)),
+    })
+    # When it is imported with its format named
+    with prepare(path, format="chatgpt") as plan:
+        assert not plan.summary.streamed and plan.summary.conversations[0].files == 1
+    (conversation_id,) = import_all(path, tmp_path / "store")
+    # Then its one conversation is there with the one image the ZIP holds
+    conversation = stored(tmp_path / "store", conversation_id)
+    assert conversation.source.file_name == "one.zip"
+    assert [a.id for a in conversation.attachments.values() if a.available] == ["file_2"]
