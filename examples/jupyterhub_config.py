@@ -101,6 +101,12 @@ c.JupyterHub.load_roles = [
     },
 ]
 
+# Where single-user servers and their notebooks reach the service: the hub's public address
+# (c.JupyterHub.public_url, or the proxy's default http://127.0.0.1:8000/) + services/convshare/.
+# ConvShareClient() and share(...) in a notebook then use the service with the server's token.
+HUB_PUBLIC_URL = "http://127.0.0.1:8000/"
+c.Spawner.environment = {"CONVSHARE_SERVICE_URL": HUB_PUBLIC_URL + "services/convshare/"}
+
 # The token of each single-user server (notebooks, the server extension, the JupyterLab
 # share dialog) calls the service: JupyterHub's default scopes plus the service's.
 c.Spawner.server_token_scopes = [
