@@ -473,6 +473,21 @@ def _share_from_chat_toolbar(browser: "Browser", lab: str) -> None:
         page.locator(".lm-MenuBar-item", has_text="File").click()
         expect(page.locator(".lm-Menu-item", has_text="Share conversation…")).to_be_visible(timeout=WAIT)
         page.keyboard.press("Escape")
+
+        # The chat side panel's toolbar has the button too (its icon only: the panel is narrow)
+        page.evaluate(
+            """path => window.jupyterapp.commands
+                .execute('jupyterlab-chat:open', {filepath: path, inSidePanel: true})
+                .then(() => true)""",
+            DEMO_CHAT.name,
+        )
+        side = page.locator(".jp-chat-sidepanel-widget-toolbar .jp-convshare-chat-share")
+        side.wait_for(timeout=WAIT)
+        page.screenshot(path=str(ARTIFACTS / "lab-chat-side-panel-button.png"))
+        side.click()
+        body = page.locator(".jp-Dialog .jp-convshare-ShareBody")
+        expect(body.locator(".jp-convshare-path")).to_have_text(DEMO_CHAT.name, timeout=WAIT)
+        expect(body.locator(".jp-convshare-status")).to_contain_text("Shared since", timeout=WAIT)
     finally:
         context.close()
         status, listed = _api(lab, "GET", "convshare/api/shares")
