@@ -14,7 +14,7 @@ import pytest
 from jupyter_convshare.core.exporters import export
 from jupyter_convshare.core.model import Attachment, Conversation, Message, Part, Participant, SourceInfo
 
-from .test_browser import ARTIFACTS, CHROMIUM, HAVE_PLAYWRIGHT, T0, bar_chart_png, chromium  # noqa: F401 (fixture)
+from .test_browser import ARTIFACTS, CHROMIUM, HAVE_PLAYWRIGHT, T0, bar_chart_png, chromium, open_share  # noqa: F401 (fixtures)
 
 pytestmark = [
     pytest.mark.browser,
@@ -188,3 +188,87 @@ def reads_on_a_phone_in_dark_mode(browser: Any, exported: Path) -> None:
         page.screenshot(path=str(ARTIFACTS / "export-html-phone-dark.png"), full_page=True)
     finally:
         context.close()
+
+
+# -- from the viewer's Export menu to a file on disk ---------------------------------------------
+
+
+def download_from_menu(browser: Any, url: str, folder: Path) -> dict[str, Any]:
+    """Open the viewer page, open its Export menu (screenshot), download the web page and the
+    notebook, then open the downloaded page from disk with the network blocked."""
+    context = browser.new_context(viewport={"width": 1100, "height": 800}, accept_downloads=True)
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    page.locator("summary", has_text="Export").click()
+    labels = page.locator(".menu-list a").all_inner_texts()
+    page.screenshot(path=str(ARTIFACTS / "export-menu.png"))
+    saved: dict[str, Path] = {}
+    for label in ("Web page (one file)", "Notebook"):
+        with page.expect_download() as info:
+            page.locator(".menu-list a", has_text=label).click()
+        download = info.value
+        saved[label] = folder / download.suggested_filename
+        download.save_as(saved[label])
+    context.close()
+    offline, opened, seen = open_offline(browser, saved["Web page (one file)"], viewport={"width": 1100, "height": 800})
+    try:
+        result = {
+            "labels": labels,
+            "files": {k: v.name for k, v in saved.items()},
+            "messages": opened.locator("li.message").count(),
+            "chart_width": opened.locator("figure.part-image img").first.evaluate("img => img.naturalWidth"),
+            "system_prompt_shown": "SYSTEM-PROMPT" in opened.content(),
+            "blocked": seen["blocked"],
+            "pwned": opened.evaluate("window.__pwned"),
+            "notebook": saved["Notebook"].read_text(encoding="utf-8"),
+        }
+        opened.screenshot(path=str(ARTIFACTS / "export-html-downloaded.png"), full_page=True)
+    finally:
+        offline.close()
+    return result
+
+
+async def test_the_viewer_menu_downloads_a_page_that_opens_offline(chromium, open_share, tmp_path):  # noqa: F811
+    import nbformat
+
+    # Given a shared conversation with a system prompt and a stored chart
+    conv = analysis()
+    conv.append(Message(id="s", role="system", author_id="bot", parts=[Part.text_part("SYSTEM-PROMPT")]))
+    conv.messages["s"].parent_id = None
+    conv.active_leaf_id = "a"
+    url = open_share(conv, {"csv": BLOBS["csv"], "chart": CHART, "svg": BLOBS["svg"]})
+    # When a visitor downloads the web page and the notebook from the Export menu
+    result = await chromium.run(download_from_menu, url, tmp_path)
+    # Then the menu offers every format, the files are named after the title
+    assert [" ".join(label.split()) for label in result["labels"]] == [
+        "JSON (lossless) .json", "CSV .csv", "Parquet .parquet", "Markdown .md", "Web page (one file) .html",
+        "Jupyter chat .chat", "Notebook .ipynb"]
+    assert result["files"]["Web page (one file)"].endswith(".html")
+    # and the page opens from disk with its chart, without the prompt, fetching and running nothing
+    assert result["messages"] == 2 and result["chart_width"] == 480
+    assert not result["system_prompt_shown"] and result["blocked"] == [] and result["pwned"] is None
+    nbformat.validate(nbformat.reads(result["notebook"], as_version=4))
+
+
+def menu_on_a_phone(browser: Any, url: str) -> dict[str, Any]:
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    page.locator("summary", has_text="Export").click()
+    box = page.locator(".menu-list").bounding_box()
+    widest = page.eval_on_selector_all(".menu-list a", "links => Math.max(...links.map(a => a.scrollWidth - a.clientWidth))")
+    page.screenshot(path=str(ARTIFACTS / "export-menu-phone.png"))
+    context.close()
+    return {"box": box, "widest_overflow": widest}
+
+
+async def test_the_export_menu_with_branch_notes_fits_a_phone(chromium, open_share):  # noqa: F811
+    from jupyter_convshare.core.importers import load_one
+
+    # Given a conversation with two branches (every menu entry says how much of the tree it holds)
+    url = open_share(load_one(Path(__file__).parent / "fixtures" / "importers" / "branching.json"))
+    # When its Export menu is opened on a 360 px wide phone
+    result = await chromium.run(menu_on_a_phone, url)
+    # Then the menu is inside the screen and no entry overflows it
+    assert result["box"]["x"] >= 0 and result["box"]["x"] + result["box"]["width"] <= 360
+    assert result["widest_overflow"] <= 0
