@@ -106,6 +106,11 @@ class _ServerBackend:
     def save(self, url: str) -> dict[str, Any]:
         return self.client.save_to_library(url)
 
+    def fit_blobs(self, conversation: Any, blobs: dict[str, bytes]) -> dict[str, bytes]:
+        """The attachment bytes that fit the server's limits (``ConvShareClient.fit_blobs``:
+        the others stay references, with a warning)."""
+        return self.client.fit_blobs(conversation, blobs) if blobs else blobs
+
     def import_conversation(self, conversation: Any, blobs: dict[str, bytes] | None = None) -> str:
         """Store one conversation (convshare/1 over the REST API) with the bytes of its
         attachments (``{attachment id: bytes}``); its stored id."""
@@ -216,6 +221,10 @@ class _StoreBackend:
             self.service.revoke(self.owner, share_id)
         except NotFound:
             raise CommandError(f"{share_id}: no such share (in {self.where})") from None
+
+    def fit_blobs(self, conversation: Any, blobs: dict[str, bytes]) -> dict[str, bytes]:
+        """All of ``blobs``: the export ZIP's file limit is the store's (50 MiB)."""
+        return blobs
 
     def import_conversation(self, conversation: Any, blobs: dict[str, bytes] | None = None) -> str:
         """Store one conversation in the store (the owner's) with the bytes of its
@@ -522,6 +531,7 @@ class ImportCommand(ConvShareCommand):
                 backend = self.backend(path_hint=path)
                 stored = []
                 for conversation, blobs in plan.conversations():
+                    blobs = backend.fit_blobs(conversation, blobs)
                     files = len(blobs) if summary.archive else None
                     conversation.id = backend.import_conversation(conversation, blobs)
                     # the ids of what was stored (a message list without ids gets new ones per read)

@@ -831,7 +831,9 @@ class ConvShareClient:
         Args:
             conversation: the conversation (e.g. from ``core.importers``).
             blobs: ``{attachment id: bytes}`` for attachments the conversation already
-                declares (sent as ``blobs: [{"attachment_id", "content_base64"}]``).
+                declares (sent as ``blobs: [{"attachment_id", "content_base64"}]``); those
+                over the server's limits are left out (the attachment stays a reference,
+                with a warning in ``conversation.source.warnings``).
 
         Returns:
             The stored conversation's id.
@@ -839,6 +841,8 @@ class ConvShareClient:
         Raises:
             ConvShareClientError: the server refused it (e.g. 413 over its size limits).
         """
+        if blobs:
+            blobs = self.fit_blobs(conversation, blobs)
         body: dict[str, Any] = {"conversation": conversation.to_dict(), "format": "convshare"}
         if blobs:
             body["blobs"] = [
@@ -847,6 +851,36 @@ class ConvShareClient:
             ]
         answer = self.create_conversation(body)
         return str(answer.get("id") or answer.get("conversation_id") or conversation.id)
+
+    def fit_blobs(self, conversation: Conversation, blobs: Mapping[str, bytes]) -> dict[str, bytes]:
+        """The blobs that fit the server's ``max_attachment_bytes`` and, all together with
+        the conversation, its ``max_import_bytes`` (request body; base64 is 4/3 of the
+        bytes). The others are left out, smallest kept first: their attachments stay
+        references, each with a warning in ``conversation.source.warnings``, so one big
+        file never fails a whole import half-way."""
+        limits = self.__dict__.get("_import_limits")
+        if limits is None:
+            info = self.info()
+            limits = self.__dict__["_import_limits"] = (
+                info.get("max_attachment_bytes"), info.get("max_import_bytes"))
+        max_file, max_body = (v if isinstance(v, int) and not isinstance(v, bool) else None for v in limits)
+        warnings: list[str] = []
+        size = len(json.dumps({"conversation": conversation.to_dict(), "format": "convshare"})) + 4096
+        kept: dict[str, bytes] = {}
+        for attachment_id, data in sorted(blobs.items(), key=lambda item: len(item[1])):
+            name = conversation.attachments[attachment_id].name if attachment_id in conversation.attachments else attachment_id
+            cost = (len(data) + 2) // 3 * 4 + len(attachment_id) + 64
+            if max_file is not None and len(data) > max_file:
+                warnings.append(f"attachment {name}: {len(data)} bytes is over the server's "
+                                f"{max_file}-byte attachment limit: kept as a reference")
+            elif max_body is not None and size + cost > max_body:
+                warnings.append(f"attachment {name}: does not fit the server's {max_body}-byte request "
+                                "limit with the rest of the conversation: kept as a reference")
+            else:
+                kept[attachment_id] = data
+                size += cost
+        conversation.source.warnings.extend(warnings)
+        return {attachment_id: blobs[attachment_id] for attachment_id in blobs if attachment_id in kept}
 
     def import_file(
         self,
@@ -892,6 +926,7 @@ class ConvShareClient:
             summary = plan.summary
             stored = []
             for conversation, blobs in plan.conversations():
+                blobs = self.fit_blobs(conversation, blobs) if blobs else blobs
                 files = len(blobs) if summary.archive else None
                 conversation.id = self.import_conversation(conversation, blobs)
                 stored.append(ConversationSummary.of(conversation, files=files))

@@ -344,3 +344,27 @@ async def test_the_rest_api_lists_the_ids_of_a_title_several_conversations_share
     assert response.code == 400
     assert body_json(response)["message"].endswith(
         "2 conversations are titled 'New chat': pick one by id: chatgpt:ba745bf1-f90f-4b29-b8dc-d3c86ca33166, chatgpt:twin")
+
+
+async def test_files_over_the_servers_limits_stay_references_instead_of_failing_the_import(
+        jp_serverapp, http_server, jp_http_port, jp_base_url, service, convshare_app, tmp_path):
+    # Given a server whose request limit holds the conversation and its small images, but
+    # not a 6 kB file as well
+    import os
+
+    from jupyter_convshare.client import ConvShareClient
+    from jupyter_convshare.core.importers import load_one
+
+    from .test_import_zip import IMAGE_GENERATION, chatgpt_export
+
+    path = chatgpt_export(tmp_path, **{"file_5-noise.png": os.urandom(6000)})
+    base = len(json.dumps({"conversation": load_one(real_fixture(*IMAGE_GENERATION)).to_dict(), "format": "convshare"}))
+    convshare_app.max_import_bytes = base + 4096 + 2500
+    client = ConvShareClient(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", jp_serverapp.identity_provider.token)
+    # When the export ZIP is imported through it
+    result = await asyncio.to_thread(client.import_file, path, progress=False)
+    # Then the conversation is stored with the four images; the big file stays a reference, with a warning
+    assert [(c["conversation_id"], c["files"]) for c in result["conversations"]] == [("chatgpt:fixture", 4)]
+    conversation = service.get_conversation(convshare_app.owner, "chatgpt:fixture")
+    assert not conversation.attachments["file_5"].available and conversation.attachments["file_1"].available
+    assert any("noise.png" in w and "request limit" in w for w in conversation.source.warnings)
