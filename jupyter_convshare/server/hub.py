@@ -211,7 +211,8 @@ class HubGroupSource(GroupSource):
     @property
     def hub_auth(self) -> Any:
         """The identity provider's ``HubOAuth`` (its API URL, service token and cache age)."""
-        return self.app.serverapp.identity_provider.hub_auth
+        provider: Any = getattr(self.app.serverapp, "identity_provider", None)
+        return provider.hub_auth
 
     @property
     def cache_seconds(self) -> float:
