@@ -170,19 +170,20 @@ export class SharesSidebar extends Widget {
   /** Reload both lists from the server. */
   async refresh(): Promise<void> {
     this.loading = true;
-    const [shares, items] = await Promise.allSettled([this.client.listShares(), this.client.library()]);
+    // each list loads on its own: one failing still shows the other
+    const [shares, items] = await Promise.all([settle(this.client.listShares()), settle(this.client.library())]);
     this.loading = false;
-    if (shares.status === 'fulfilled') {
+    if (shares.ok) {
       this.shares = shares.value;
       this.mineError = '';
     } else {
-      this.mineError = messageOf(shares.reason);
+      this.mineError = shares.error;
     }
-    if (items.status === 'fulfilled') {
+    if (items.ok) {
       this.items = items.value;
       this.libraryError = '';
     } else {
-      this.libraryError = messageOf(items.reason);
+      this.libraryError = items.error;
     }
     this.renderMine();
     this.renderLibrary();
@@ -461,6 +462,15 @@ export class SharesSidebar extends Widget {
       this.libraryError = '';
       this.announce(`“${itemTitle(item)}” removed from your library`);
     });
+  }
+}
+
+/** A call's value, or the text of its failure. */
+async function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
+  try {
+    return { ok: true, value: await promise };
+  } catch (error) {
+    return { ok: false, error: messageOf(error) };
   }
 }
 
