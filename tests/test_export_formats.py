@@ -182,7 +182,8 @@ def test_only_bytes_that_are_the_raster_type_they_claim_are_embedded(mime: str, 
     notebook = notebook_of(conv, {"x": data})
     # Then the image is embedded only when the bytes are really that raster type
     assert (len(list(parse_html(text).iter("img"))) == 1) is embedded
-    assert any("attachments" in c for c in notebook.cells) is embedded
+    bundles = [b for c in notebook.cells for b in c.get("attachments", {}).values()]
+    assert any(key.startswith("image/") for b in bundles for key in b) is embedded
 
 
 # -- HTML ---------------------------------------------------------------------------------
@@ -551,12 +552,50 @@ def test_ipynb_carries_stored_raster_images_as_cell_attachments() -> None:
     notebook = notebook_of(picture_conversation(), PICTURE_BLOBS)
     last = notebook.cells[-1]
     encoded = base64.b64encode(PNG).decode()
-    # Then the stored PNG and the message's data: PNG are cell attachments with safe names
-    assert last.attachments == {"my_plot_1_.png": {"image/png": encoded}, "inline.png": {"image/png": encoded}}
+    # Then the stored PNG and the message's data: PNG are cell attachments with safe names, shown
+    assert last.attachments == {
+        "my_plot_1_.png": {"image/png": encoded},
+        "inline.png": {"image/png": encoded},
+        # the SVG is carried as inert bytes, never as an image a frontend would render
+        "chart.svg": {"application/octet-stream": base64.b64encode(SVG).decode()},
+    }
     assert "![the plot](attachment:my_plot_1_.png)" in last.source
     assert "![inline](attachment:inline.png)" in last.source
-    # and the rest is listed
-    assert "Attachments:\n- gone.png\n- chart.svg\n- liar.png" in last.source
+    # and the rest is listed: the SVG as carried, the unstored PNG and the "PNG" that is not one as references
+    assert "Attachments:\n- chart.svg (attached to this cell as `chart.svg`)\n- gone.png\n- liar.png" in last.source
+    assert "liar" not in json.dumps(last.attachments)
+
+
+def test_ipynb_carries_the_prompts_files_as_cell_attachments() -> None:
+    notebook = notebook_of(picture_conversation(), PICTURE_BLOBS)
+    prompt = notebook.cells[1]
+    # Then the question's CSV travels with it, as text
+    assert prompt.attachments == {"data.csv": {"text/csv": "a,b\n1,2\n"}}
+    assert "Attachments:\n- data.csv (attached to this cell as `data.csv`)" in prompt.source
+
+
+def test_ipynb_carries_html_and_hostile_names_inertly() -> None:
+    # Given files with hostile names and active content
+    conv = Conversation(id="f", source=SourceInfo(format="convshare"), participants={"u": Participant(id="u")},
+                        attachments={
+                            "h": Attachment(id="h", name='../../"><img src=x onerror=alert(1)>.html',
+                                            mime_type="text/html", available=True, sha256="a" * 64),
+                            "t": Attachment(id="t", name="notes`](javascript:alert(1)).txt", mime_type="text/plain",
+                                            available=True, sha256="b" * 64),
+                            "b": Attachment(id="b", name="blob", mime_type=None, available=True, sha256="c" * 64),
+                        })
+    conv.append(Message(id="1", role="user", author_id="u", parts=[
+        Part(type="file_ref", attachment_id=k) for k in ("h", "t", "b")]))
+    blobs = {"h": XSS.encode(), "t": "héllo".encode(), "b": b"\x00\xff"}
+    cell = notebook_of(conv, blobs).cells[1]
+    # Then names are safe keys, HTML is base64 octet-stream, text stays text, nothing renders as a document
+    assert cell.attachments == {
+        "img_src_x_onerror_alert_1_.html": {"application/octet-stream": base64.b64encode(XSS.encode()).decode()},
+        "notes_javascript_alert_1_.txt": {"text/plain": "héllo"},
+        "blob": {"application/octet-stream": base64.b64encode(b"\x00\xff").decode()},
+    }
+    listing = cell.source.split("Attachments:\n", 1)[1]
+    assert "<img" not in listing and "](" not in listing and "`]" not in listing
 
 
 def test_ipynb_without_bytes_lists_every_attachment() -> None:

@@ -113,7 +113,11 @@ def assert_viewer_copy(fmt: str, body: bytes) -> None:
     elif fmt == "ipynb":
         notebook = nbformat.reads(text, as_version=4)
         nbformat.validate(notebook)
-        assert [c.attachments for c in notebook.cells if "attachments" in c] == [{"plot.png": {"image/png": png}}]
+        page = base64.b64encode(BLOBS["page"]).decode()
+        assert [c.attachments for c in notebook.cells if "attachments" in c] == [
+            {"data.csv": {"text/csv": "a,b\n1,2\n"}},
+            {"plot.png": {"image/png": png}, "report.html": {"application/octet-stream": page}},
+        ]
         assert [c.source for c in notebook.cells if c.cell_type == "code"] == ["import pandas as pd"]
     elif fmt == "chat":
         document = json.loads(text)

@@ -1,10 +1,12 @@
-"""Attachment bytes for the exports that embed images (``html``, ``ipynb``).
+"""Attachment bytes for the exports that embed files (``html``: raster images; ``ipynb``:
+raster images and other stored files).
 
 Exporters never touch the store: the caller hands them a :data:`BlobReader`, usually
 :func:`blob_reader` over ``ShareService.blob_path``. Only raster images (png, jpeg, gif,
-webp: ``core.render.RASTER_IMAGE_TYPES``) are ever embedded, each at most
-:data:`MAX_IMAGE_BYTES`, together at most :data:`MAX_EMBEDDED_BYTES` per file; anything
-else (or anything over the limits) is listed by name as a reference.
+webp: ``core.render.RASTER_IMAGE_TYPES``) are ever shown as images, each at most
+:data:`MAX_IMAGE_BYTES`, together at most :data:`MAX_EMBEDDED_BYTES` per export file (the
+same limits hold for the other files a notebook carries); anything over the limits is
+listed by name as a reference.
 """
 
 from __future__ import annotations
@@ -113,6 +115,31 @@ class ImageBudget:
             self._left -= len(data)
         self._cache[attachment.id] = data
         return (mime, data) if data is not None else None
+
+    def file(self, attachment: Attachment) -> tuple[str, bytes] | None:
+        """``(media type, bytes)`` of any stored attachment to carry in the file, within the
+        same limits as images, else ``None``. Raster images go through :meth:`image` (bytes
+        must match the type); other files keep their lower-case media type, or
+        ``application/octet-stream`` when they have none."""
+        mime = media_type(attachment)
+        if mime in RASTER_IMAGE_TYPES:
+            return self.image(attachment)
+        if self._read is None or not attachment.available:
+            return None
+        if attachment.id not in self._cache:
+            data: bytes | None = None
+            if attachment.size_bytes is None or attachment.size_bytes <= min(MAX_IMAGE_BYTES, self._left):
+                try:
+                    data = self._read(attachment)
+                except Exception:  # a caller's reader that fails: list the file instead
+                    data = None
+            if data is not None and len(data) > min(MAX_IMAGE_BYTES, self._left):
+                data = None
+            if data is not None:
+                self._left -= len(data)
+            self._cache[attachment.id] = data
+        cached = self._cache[attachment.id]
+        return (mime or "application/octet-stream", cached) if cached is not None else None
 
     def data_uri(self, attachment: Attachment) -> str | None:
         """The image as a ``data:<type>;base64,...`` URI, or ``None`` (see :meth:`image`)."""

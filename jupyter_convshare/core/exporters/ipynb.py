@@ -16,10 +16,15 @@ Layout (one cell per block, deterministic cell ids ``cell-1``, ``cell-2``, ...):
    notebook's kernel is Python (``metadata.kernelspec`` ``python3``) and running them in it
    would fail. Prompts (user messages) stay whole markdown cells. Each code cell's metadata
    holds ``convshare.message_id`` and ``convshare.language``;
-4. raster image attachments (png, jpeg, gif, webp) whose bytes ``read_blob`` returns, and
-   raster ``data:`` images inside a message, become **cell attachments** of the message's
-   markdown cell, shown with ``![alt](attachment:<safe name>)``; every other file (or an
-   image over the size limits) is listed by name under ``Attachments:`` as a reference.
+4. the attachments of a message become **cell attachments** of its last markdown cell:
+   raster images (png, jpeg, gif, webp, bytes matching the type) whose bytes ``read_blob``
+   returns, and raster ``data:`` images inside a message, shown with
+   ``![alt](attachment:<safe name>)``; other stored files are carried too, listed under
+   ``Attachments:`` with their cell-attachment name (plain text types such as CSV or
+   Python as UTF-8 text, anything else, HTML and SVG included, as base64
+   ``application/octet-stream`` so no frontend renders it); files without bytes (or over
+   the size limits: ``MAX_IMAGE_BYTES`` each, ``MAX_EMBEDDED_BYTES`` in all) are listed by
+   name as references.
 
 Message text is written unchanged (Jupyter never trusts HTML in markdown cells: the
 frontend sanitises it). Every cell's metadata has ``convshare`` with ``message_id``, ``role``
@@ -124,16 +129,30 @@ def _message_cells(conversation: Conversation, message: Message, budget: ImageBu
         attachments[key] = {mime: base64.b64encode(data).decode("ascii")}
         image_lines.append(f"![{_alt(alt)}](attachment:{key})")
 
+    carried: list[str] = []
+
+    def carry(name: str, mime: str, data: bytes) -> None:
+        key = _unique(_safe_file_key(name), used_names)
+        attachments[key] = _bundle(mime, data)
+        carried.append(f"- {_list_name(name)} (attached to this cell as `{key}`)")
+
     embedded: set[str] = set()
     for part in message.parts:
         if part.type not in ("image", "file_ref"):
             continue
         if part.attachment_id:
             attachment = conversation.attachments.get(part.attachment_id)
-            found = budget.image(attachment) if attachment is not None else None
-            if attachment is not None and found is not None and attachment.id not in embedded:
+            if attachment is None or attachment.id in embedded:
+                continue
+            found = budget.image(attachment)
+            if found is not None:
                 embedded.add(attachment.id)
                 attach(attachment.name, found[0], found[1], part.alt or attachment.name)
+                continue
+            stored = budget.file(attachment)
+            if stored is not None:
+                embedded.add(attachment.id)
+                carry(attachment.name, stored[0], stored[1])
         elif part.type == "image" and part.url:
             match = _DATA_IMAGE.match(part.url.strip())
             if match and match.group(1) in RASTER_IMAGE_TYPES:
@@ -169,8 +188,8 @@ def _message_cells(conversation: Conversation, message: Message, budget: ImageBu
     tail = []
     if image_lines:
         tail.append("\n\n".join(image_lines))
-    if listed:
-        tail.append("Attachments:\n" + "\n".join(f"- {name}" for name in listed))
+    if listed or carried:
+        tail.append("Attachments:\n" + "\n".join(carried + [f"- {_list_name(name)}" for name in listed]))
     if tail or attachments:
         # the images and the file list go in one markdown cell after the message's text
         last = cells[-1]
@@ -223,6 +242,34 @@ def _safe_key(name: str, mime: str) -> str:
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._") or "image"
     stem = base.rsplit(".", 1)[0] if "." in base else base
     return (stem[:80] or "image") + _EXTENSIONS[mime]
+
+
+def _safe_file_key(name: str) -> str:
+    """A cell-attachment name for any file: ``[A-Za-z0-9._-]``, its extension kept."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._")
+    return base[-100:] or "file"
+
+
+def _list_name(name: str) -> str:
+    # a file name in a markdown list: no line breaks, brackets or backticks that would change it
+    return re.sub(r"[\r\n`\[\]<>]+", " ", name or "file").strip() or "file"
+
+
+_TEXT_TYPES = frozenset({"text/plain", "text/csv", "text/tab-separated-values", "text/markdown", "text/x-python",
+                         "text/x-script.python", "text/x-r", "text/x-sql", "text/x-yaml", "text/yaml"})
+
+
+def _bundle(mime: str, data: bytes) -> dict[str, str]:
+    """The cell-attachment MIME bundle of a file: plain text types as UTF-8 text (nbformat
+    keeps text as text), anything else (HTML, SVG, JSON, binaries) as base64 under
+    ``application/octet-stream``, so that no frontend renders it as a document."""
+    if mime in _TEXT_TYPES:
+        try:
+            return {mime: data.decode("utf-8")}
+        except UnicodeDecodeError:
+            pass
+    return {"application/octet-stream": base64.b64encode(data).decode("ascii")}
 
 
 def _unique(key: str, used: set[str]) -> str:
