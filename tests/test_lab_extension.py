@@ -36,6 +36,10 @@ DEMO_CHAT = ROOT / "examples" / "demo" / "sales-analysis.chat"
 REAL_CHAT_PARTS = ("jupyterlab-chat", "jupyter-ai-contrib__jupyter-ai-personas", "demo.chat")
 REAL_CHAT = REAL.joinpath(*REAL_CHAT_PARTS)
 REAL_CHAT_NAME = "personas-demo.chat"
+# a real chat whose system messages hold absolute home paths (personal data the dialog lists)
+REAL_PATHS_CHAT_PARTS = ("jupyterlab-chat", "gogorogon__jupytercon2025-extension-workshop", "test.chat")
+REAL_PATHS_CHAT = REAL.joinpath(*REAL_PATHS_CHAT_PARTS)
+REAL_PATHS_CHAT_NAME = "workshop-test.chat"
 BUILD_OUTPUT = ROOT / "jupyter_convshare" / "labextension"
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -111,9 +115,10 @@ def _running_lab(tmp: Path, *, without_chat: bool = False) -> Iterator[str]:
     root.mkdir()
     shutil.copy(DEMO_CHAT, root / DEMO_CHAT.name)
     shutil.copy(DEMO_CHAT.parent / "sales.csv", root / "sales.csv")
-    if REAL_CHAT.exists():
-        # a copy in the lab's temp root, never in the project (tests/conftest.py)
-        shutil.copy(REAL_CHAT, root / REAL_CHAT_NAME)
+    # copies in the lab's temp root, never in the project (tests/conftest.py)
+    for real, name in ((REAL_CHAT, REAL_CHAT_NAME), (REAL_PATHS_CHAT, REAL_PATHS_CHAT_NAME)):
+        if real.exists():
+            shutil.copy(real, root / name)
 
     extra: list[str] = []
     if _installed_labextension() is None:
@@ -416,6 +421,34 @@ def _share_real_chat(browser: "Browser", lab: str) -> None:
     finally:
         context.close()
         visitor.close()
+
+
+def test_the_dialog_lists_what_viewers_may_see(lab: str, chromium: Chromium) -> None:
+    """Sharing a real chat whose messages hold home directory paths lists them in the
+    dialog, masked, with whether viewers see them (the server's findings)."""
+    real_fixture(*REAL_PATHS_CHAT_PARTS)  # skips, saying so, without ../shared
+    chromium.run(_share_with_findings, lab)
+
+
+def _share_with_findings(browser: "Browser", lab: str) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        body = _open_share_dialog(page, lab, REAL_PATHS_CHAT_NAME)
+        with page.expect_response(lambda r: r.request.method == "POST" and "/convshare/api/shares" in r.url) as made:
+            body.get_by_role("button", name="Create link").click()
+        if "findings" not in made.value.json():
+            pytest.skip("this server answers no findings (core.redact findings not in the share API)")
+        findings = body.locator(".jp-convshare-findings")
+        expect(findings).to_contain_text("home directory path", timeout=WAIT)
+        expect(findings.locator("code").first).to_contain_text("/home/k…")
+        assert "/home/k…" in findings.inner_text() and "hidden from viewers" in findings.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "lab-share-dialog-findings.png"))
+    finally:
+        context.close()
+        status, listed = _api(lab, "GET", "convshare/api/shares")
+        for share in listed.get("shares", []):
+            _api(lab, "DELETE", f"convshare/api/shares/{share['share_id']}")
 
 
 # The Web Share API as a page sees it where the browser has one (Linux chromium has none):

@@ -58,11 +58,35 @@ export interface ISecretWarning {
   message_id: string | null;
 }
 
+/**
+ * Something a viewer might see that the owner should know of: a secret, personal data
+ * (e-mail, home path) or an attachment that could not be scanned (`core/redact.py`
+ * `Finding.to_json`; `server/api.py` *Redaction*). `preview` is masked, never the value.
+ */
+export interface IFinding {
+  /** e.g. `openai_api_key`, `email`, `home_path`, `unscanned_attachment`. */
+  kind: string;
+  category: 'secret' | 'personal' | 'unscanned';
+  message: string;
+  message_id: string | null;
+  part_index: number | null;
+  part_type: string | null;
+  attachment_id: string | null;
+  location: 'title' | 'message' | 'attachment';
+  preview: string;
+  /** How many times it occurs there. */
+  count: number;
+  /** `true` when viewers will not see it with the share's current redaction choices. */
+  hidden: boolean;
+}
+
 /** The answer of `POST convshare/api/shares`: the share plus what the owner must know. */
 export interface ICreatedShare extends IShare {
   /** `false` when the conversation was already shared (the existing share, HTTP 200). */
   created: boolean;
   warnings: ISecretWarning[];
+  /** Secrets and personal data (servers with redaction; absent from older ones). */
+  findings?: IFinding[];
 }
 
 /** `POST convshare/api/shares` body: exactly one of `path`, `conversation_id`, `conversation`. */
@@ -365,6 +389,12 @@ export class ConvShareClient {
   /** Remove a grant. */
   async removeGrant(shareId: string, grantId: string): Promise<void> {
     await this.request('DELETE', apiPath('shares', shareId, 'grants', grantId));
+  }
+
+  /** What a viewer of the share might see that its owner should know of (owner or admin). */
+  async findings(shareId: string): Promise<IFinding[]> {
+    const body = await this.json<{ findings: IFinding[] }>('GET', apiPath('shares', shareId, 'findings'));
+    return body.findings;
   }
 
   /** Who I am to the server: name, groups, admin. */

@@ -2,9 +2,10 @@
  * The share dialog of one conversation file: status, link (copy, open, "Share via…"
  * the device's share sheet where the browser has the Web Share API), QR code, expiry,
  * live/snapshot, link on/off, reshare, the grants editor (organization and groups, view
- * or collaborate), rotate and delete, and the secret warnings the server found when the
- * share was created (DESIGN.md section 8, "JupyterLab"). Every action is one REST call
- * through {@link ConvShareClient}; a refused one shows the server's message.
+ * or collaborate), rotate and delete, and the secrets and personal data the server found
+ * (its findings; the secret warnings from a server without them). DESIGN.md section 8,
+ * "JupyterLab". Every action is one REST call through {@link ConvShareClient}; a refused
+ * one shows the server's message.
  */
 
 import { Clipboard, Dialog, showDialog } from '@jupyterlab/apputils';
@@ -13,6 +14,7 @@ import { Widget } from '@lumino/widgets';
 import {
   ConvShareClient,
   ConvShareError,
+  IFinding,
   IGrant,
   IGroup,
   IInfo,
@@ -156,6 +158,8 @@ export class ShareBody extends Widget {
     permission: 'view'
   };
   private warnings: ISecretWarning[] = [];
+  /** Secrets and personal data viewers may see; `null` from a server without redaction. */
+  private findings: IFinding[] | null = null;
   private error = '';
   /** The request field the server named in its error (`principal`: the group name). */
   private errorField: string | null = null;
@@ -190,6 +194,8 @@ export class ShareBody extends Widget {
       this.share = share;
       this.groups = groups;
       this.grants = share ? await this.client.listGrants(share.share_id) : [];
+      // an older server has no findings route: the dialog then shows none
+      this.findings = share ? await this.client.findings(share.share_id).catch(() => null) : null;
     });
   }
 
@@ -216,6 +222,7 @@ export class ShareBody extends Widget {
     await this.act(async () => {
       const created = await this.client.createShare({ path: this.path, expires, mode });
       this.warnings = created.warnings;
+      this.findings = created.findings ?? null;
       this.share = created;
       // "already shared" answers the existing share, which may have grants
       this.grants = created.created ? [] : await this.client.listGrants(created.share_id);
@@ -258,6 +265,7 @@ export class ShareBody extends Widget {
         this.share = null;
         this.grants = [];
         this.warnings = [];
+        this.findings = null;
       });
     }
   }
@@ -359,7 +367,9 @@ export class ShareBody extends Widget {
     }
     node.appendChild(status);
 
-    if (this.warnings.length) {
+    if (this.findings && this.findings.length) {
+      this.renderFindings(this.findings);
+    } else if (this.warnings.length) {
       const list = el('ul', 'jp-convshare-warnings');
       list.setAttribute('role', 'alert');
       list.appendChild(el('strong', '', 'This conversation may contain secrets; think twice before handing out the link:'));
@@ -488,6 +498,38 @@ export class ShareBody extends Widget {
       );
       node.appendChild(confirm);
     }
+  }
+
+  /**
+   * What the server found that viewers may see (secrets first), each with its masked
+   * preview and whether the share's redaction choices already hide it from viewers.
+   */
+  private renderFindings(findings: IFinding[]): void {
+    const box = el('div', 'jp-convshare-warnings jp-convshare-findings');
+    box.setAttribute('role', 'alert');
+    const secrets = findings.filter(f => f.category === 'secret').length;
+    box.appendChild(
+      el(
+        'strong',
+        '',
+        secrets
+          ? 'This conversation may contain secrets; think twice before handing out the link:'
+          : 'Before handing out the link, check what viewers may see:'
+      )
+    );
+    const list = el('ul', '');
+    const ordered = [...findings].sort((a, b) => Number(b.category === 'secret') - Number(a.category === 'secret'));
+    for (const finding of ordered) {
+      const item = el('li', `jp-convshare-finding jp-mod-${finding.category}`);
+      item.append(
+        document.createTextNode(`${finding.message} `),
+        el('code', '', finding.preview),
+        el('span', 'jp-convshare-finding-state', finding.hidden ? ' hidden from viewers' : ' visible to viewers')
+      );
+      list.appendChild(item);
+    }
+    box.appendChild(list);
+    this.node.appendChild(box);
   }
 
   /**

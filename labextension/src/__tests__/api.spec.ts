@@ -228,6 +228,28 @@ describe('ConvShareClient', () => {
     expect(groups).toEqual([{ name: 'staff', members: 3 }]);
   });
 
+  it("reads a share's findings", async () => {
+    const finding = {
+      kind: 'home_path',
+      category: 'personal',
+      message: 'Message 7 (system) contains what looks like an absolute home directory path.',
+      message_id: 'm7',
+      part_index: 0,
+      part_type: 'text',
+      attachment_id: null,
+      location: 'message',
+      preview: '/home/k… (shown to viewers as ~)',
+      count: 1,
+      hidden: false
+    };
+    const { client, sent } = clientWith(json(200, { share_id: 'sh1', redaction: {}, findings: [finding] }));
+
+    const findings = await client.findings('sh1');
+
+    expect(sent[0].url).toBe(`${BASE}convshare/api/shares/sh1/findings`);
+    expect(findings).toEqual([finding]);
+  });
+
   it('asks the server who I am', async () => {
     const { client, sent } = clientWith(json(200, { name: 'ada', groups: ['staff'], is_admin: false }));
 
