@@ -248,3 +248,24 @@ async def test_the_api_names_the_formats_and_refuses_unknown_ones(api, shared):
     assert response.code == 400
     error = json.loads(response.body)
     assert "format" in json.dumps(error) and "ipynb" in json.dumps(error)
+
+
+async def test_a_class_downloading_one_export_renders_it_once(fetch, shared, monkeypatch):
+    from jupyter_convshare.server import viewer
+
+    # Given a shared conversation, and a count of the exports the viewer writes
+    made: list[str] = []
+    real_export = viewer.export
+
+    def counted(conversation, fmt, **kwargs):
+        made.append(fmt)
+        return real_export(conversation, fmt, **kwargs)
+
+    monkeypatch.setattr(viewer, "export", counted)
+    link = shared().link
+    # When thirty visitors download the web page and two the notebook
+    pages = [await fetch("convshare", "s", link, "export.html") for _ in range(30)]
+    books = [await fetch("convshare", "s", link, "export.ipynb") for _ in range(2)]
+    # Then each format was written once, and everyone got the same file
+    assert made == ["html", "ipynb"]
+    assert len({p.body for p in pages}) == 1 and len({b.body for b in books}) == 1

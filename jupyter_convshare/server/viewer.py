@@ -1139,8 +1139,23 @@ class ExportHandler(ViewerHandler):
         self.finish(data)
 
 
+_EXPORTS: RenderCache[tuple[int, str], tuple[Conversation, bytes]] = RenderCache(maxsize=8)
+"""Export bytes by (identity of the decoded conversation, format). ``shared`` hands out one
+decoded object per version (``ViewerCache.conversations``), so a class downloading one
+export renders it once; the entry holds that object, so its id cannot be reused meanwhile."""
+EXPORT_CACHE_MAX_BYTES = 4 * 1024 * 1024
+"""Exports larger than this (bytes) are not kept (made again on each request)."""
+
+
 def _export_bytes(conversation: Conversation, fmt: str, service: Any) -> bytes:
-    return export(viewer_copy(conversation), fmt, read_blob=blob_reader(service.blob_path))
+    key = (id(conversation), fmt)
+    hit = _EXPORTS.get(key)
+    if hit is not None and hit[0] is conversation:
+        return hit[1]
+    data = export(viewer_copy(conversation), fmt, read_blob=blob_reader(service.blob_path))
+    if len(data) <= EXPORT_CACHE_MAX_BYTES:
+        _EXPORTS.put(key, (conversation, data))
+    return data
 
 
 class QRHandler(ViewerHandler):
