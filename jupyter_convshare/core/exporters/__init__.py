@@ -4,8 +4,8 @@ Public API: :data:`EXPORT_FORMATS` (``{"json", "csv", "parquet", "md", "html", "
 "ipynb"}`` -> :class:`ExportFormat`), :func:`export` ``(conversation, fmt, *, read_blob=None)
 -> bytes``, :data:`BlobReader` and :func:`blob_reader`. Exporters write what they are given:
 the viewer passes ``core.redact.viewer_copy(conversation)`` first. The formats that embed
-attachment bytes (``html``, ``ipynb``: raster images only) get them through ``read_blob``;
-without it every attachment is a listed reference.
+attachment bytes (``html``: raster images; ``ipynb``: raster images and other files) get
+them through ``read_blob``; without it every attachment is a listed reference.
 
 =========  ================================  =========  ===========================================
 format     media type                        extension  content
@@ -19,7 +19,8 @@ html       text/html; charset=utf-8          .html      the active path as the v
 chat       application/json; charset=utf-8   .chat      the active path as a jupyterlab-chat document
                                                         (flat: jupyterlab-chat has no branches)
 ipynb      application/x-ipynb+json          .ipynb     the active path as a notebook (nbformat 4):
-                                                        markdown cells, Python code blocks as code cells
+                                                        markdown cells, Python code blocks as code cells,
+                                                        stored files as cell attachments
 =========  ================================  =========  ===========================================
 
 CSV and Parquet columns (one row per message, every branch, depth-first from the roots):
@@ -80,7 +81,8 @@ class ExportFormat:
     """One export format.
 
     Attributes:
-        name: the key in :data:`EXPORT_FORMATS` (``"json"``, ``"csv"``, ``"parquet"``, ``"md"``).
+        name: the key in :data:`EXPORT_FORMATS` (``"json"``, ``"csv"``, ``"parquet"``, ``"md"``,
+            ``"html"``, ``"chat"``, ``"ipynb"``).
         media_type: ``Content-Type`` value, e.g. ``"text/csv; charset=utf-8"``.
         extension: file extension with the dot, e.g. ``".csv"``.
         write: ``(Conversation) -> bytes``, or ``(Conversation, read_blob=BlobReader | None)
