@@ -384,15 +384,18 @@ def _share_real_chat(browser: "Browser", lab: str) -> None:
         assert patched.value.status == 200
         assert _grants(lab) == [("group", "staff", "collaborate"), ("organization", None, "collaborate")]
 
-        # When I grant a group the server does not know, then its 4xx message shows, nothing is added
+        # When I grant a group the server does not know (a name that is also markup), then
+        # its 4xx message shows as text, nothing is added
+        hostile = "nobody<img src=x onerror=window.__pwned=1>"
         add.get_by_label("Grant to").select_option("group")
-        add.get_by_label("Group name").fill("nobody")
+        add.get_by_label("Group name").fill(hostile)
         add.get_by_role("button", name="Add").click()
         error = body.locator(".jp-convshare-error")
-        expect(error).to_contain_text("unknown group 'nobody'", timeout=WAIT)
+        expect(error).to_have_text(f"principal: unknown group '{hostile}'", timeout=WAIT)
         expect(error).to_have_attribute("role", "alert")
+        assert error.locator("img").count() == 0 and page.evaluate("window.__pwned") is None
         # and the refused name stays, marked, to be corrected
-        expect(add.get_by_label("Group name")).to_have_value("nobody")
+        expect(add.get_by_label("Group name")).to_have_value(hostile)
         expect(add.get_by_label("Group name")).to_have_attribute("aria-invalid", "true")
         page.screenshot(path=str(ARTIFACTS / "lab-share-dialog-grants-error.png"))
         assert len(_grants(lab)) == 2
