@@ -12,6 +12,8 @@ with subcommands (traitlets, like every Jupyter command):
 * ``backup DEST_DIR``, ``prune``, ``check``: store maintenance (always on the store folder)
 * ``admin list [filters]``, ``admin revoke-user USER [--yes]``, ``admin policy [...]``: for
   admins, always through a running server (or hub service) with an admin's token
+* ``admin list [filters]``, ``admin revoke-user USER [--yes]``, ``admin policy [...]``: for
+  admins, always through a running server (or hub service) with an admin's token
 * ``hub-service [--store-dir DIR] [--cache-max-age S]``: the JupyterHub service (``server/hub.py``)
 
 When a Jupyter server of this user runs (or ``--server-url`` / ``JUPYTER_SERVER_URL`` names
@@ -1312,6 +1314,235 @@ class AdminCLI(JupyterApp):
         raise CommandError(f"give an admin command: {', '.join(self.subcommands)}", code=2)
 
 
+class AdminCommand(ConvShareCommand):
+    """Base of ``jupyter convshare admin ...``: always through a running server, as an admin."""
+
+    def admin_client(self) -> Any:
+        """The REST client of the named or running server (admin routes need one: who is an
+        admin is the server's decision, ``ConvShareApp.admin_users`` or the hub's admins).
+
+        Raises:
+            CommandError: no server is named or running.
+        """
+        from .client import ConvShareClient, _running_servers, discover_server
+
+        explicit = self.server_url or os.environ.get("JUPYTER_SERVER_URL")
+        if self.no_server or not (explicit or _running_servers()):
+            raise CommandError(
+                "admin commands go through a running Jupyter server (or hub service): "
+                "give --server-url and an admin's --token"
+            )
+        info = discover_server(self.server_url or None, self.token or None)
+        return ConvShareClient.from_server_info(info)
+
+
+def _policy_text(policy: dict[str, Any]) -> str:
+    from .core.policy import describe_seconds
+
+    cap = policy.get("max_expires_seconds")
+    parts = [f"max expiry {describe_seconds(cap)}" if cap else "no expiry cap"]
+    for key, label in (("allow_never", "never"), ("allow_link", "anonymous links"), ("allow_reshare", "reshare")):
+        value = policy.get(key)
+        if value is False:
+            parts.append(f"no {label}")
+        elif value is True:
+            parts.append(f"{label} allowed")
+    return ", ".join(parts)
+
+
+class AdminListCommand(AdminCommand):
+    """List every owner's shares (admins)."""
+
+    name = "jupyter-convshare-admin-list"
+    description = """List every owner's shares (admins): filter by owner, group, mode, state
+    (active, expired, revoked), link on/off and title; pages of --limit (all pages with --all)."""
+    examples = "jupyter convshare admin list --owner bob --state active --all"
+
+    aliases = {
+        **_common_aliases,
+        "owner": "AdminListCommand.owner_filter",
+        "group": "AdminListCommand.group",
+        "mode": "AdminListCommand.mode",
+        "state": "AdminListCommand.state",
+        "link": "AdminListCommand.link",
+        "search": "AdminListCommand.search",
+        "limit": "AdminListCommand.limit",
+        "offset": "AdminListCommand.offset",
+    }
+    flags = {
+        **_common_flags,
+        "all": ({"AdminListCommand": {"all_pages": True}}, "Fetch every page."),
+    }
+
+    owner_filter = Unicode("", config=True, help="Only shares of this owner.")
+    group = Unicode("", config=True, help="Only shares granted to this group.")
+    mode = Unicode("", config=True, help="live or snapshot.")
+    state = Unicode("", config=True, help="active, expired or revoked.")
+    link = Unicode("", config=True, help="on or off.")
+    search = Unicode("", config=True, help="Title contains (case-insensitive).")
+    limit = Integer(50, config=True, help="Shares per page (1-500).")
+    offset = Integer(0, config=True, help="Skip this many shares.")
+    all_pages = Bool(False, config=True, help="Fetch every page.")
+
+    def start(self) -> None:
+        """Run ``admin list``."""
+        self.positional(0, "admin list [--owner U] [--group G] [--mode M] [--state S] [--link on|off] "
+                           "[--search TEXT] [--limit N] [--offset N] [--all] [--json]")
+        client = self.admin_client()
+        filters = {
+            "owner": self.owner_filter or None, "group": self.group or None, "mode": self.mode or None,
+            "state": self.state or None, "link": self.link or None, "q": self.search or None,
+        }
+        if self.all_pages:
+            shares = client.admin_all_shares(**filters, limit=min(max(self.limit, 1), 500))
+            total = len(shares)
+        else:
+            page = client.admin_shares(**filters, limit=self.limit, offset=self.offset)
+            shares, total = page.get("shares") or [], page.get("total", 0)
+        if self.json_output:
+            self.print_json({"shares": shares, "total": total})
+            return
+        if not shares:
+            print("No shares.")
+            return
+        for item in shares:
+            if item.get("state") == "revoked":
+                print(f"{item['share_id']}  {item['owner']:12}  revoked {item['revoked_at']} by {item['revoked_by']}")
+                continue
+            over = f"  beyond policy: {', '.join(item['exceeds_policy'])}" if item.get("exceeds_policy") else ""
+            print(
+                f"{item['share_id']}  {item['owner']:12}  {item['state']:7}  {item['mode']:8}  "
+                f"link {'on ' if item['link_enabled'] else 'off'}  expires {item.get('expires_at') or 'never':27}  "
+                f"views {item.get('view_count', 0):<4}  {item.get('title') or '(untitled)'}{over}"
+            )
+        if len(shares) < total:
+            print(f"({len(shares)} of {total}; --offset {self.offset + len(shares)} for more, or --all)")
+
+
+class AdminRevokeUserCommand(AdminCommand):
+    """Revoke every share of a user (admins)."""
+
+    name = "jupyter-convshare-admin-revoke-user"
+    description = """Revoke every share of USER and every reshare they made, in one transaction
+    (e.g. when someone leaves): their links answer 404 at once. Asks first unless --yes."""
+    examples = "jupyter convshare admin revoke-user bob --yes"
+
+    flags = {
+        **_common_flags,
+        "yes": ({"AdminRevokeUserCommand": {"yes": True}}, "Do not ask for confirmation."),
+    }
+    yes = Bool(False, config=True, help="Do not ask for confirmation.")
+
+    def start(self) -> None:
+        """Run ``admin revoke-user USER``."""
+        (user,) = self.positional(1, "admin revoke-user USER [--yes]")
+        client = self.admin_client()
+        if not self.yes:
+            if not sys.stdin.isatty():
+                raise CommandError("give --yes to revoke every share of a user without a terminal", code=2)
+            if input(f"Revoke every share of {user!r}? [y/N] ").strip().lower() not in ("y", "yes"):
+                raise CommandError("nothing revoked")
+        result = client.admin_revoke_user(user)
+        if self.json_output:
+            self.print_json(result)
+        else:
+            print(f"Revoked {result['revoked']} share(s) of {user} ({result['shares']} own, "
+                  f"{result['reshares']} reshare(s) of others' shares): their links no longer work.")
+
+
+class AdminPolicyCommand(AdminCommand):
+    """Show, set or remove sharing policies (admins)."""
+
+    name = "jupyter-convshare-admin-policy"
+    description = """Sharing policies (admins). Without arguments: the server's, every group's and
+    user's. 'group NAME key=value ...' or 'user NAME key=value ...' sets one (keys: max_expires=7d,
+    allow_never, allow_link, allow_reshare = true/false; only stricter than the levels above);
+    'group NAME --delete' removes it; 'apply [OWNER]' brings existing shares within policy."""
+    examples = """jupyter convshare admin policy group students max_expires=7d allow_link=false
+    jupyter convshare admin policy apply"""
+
+    flags = {
+        **_common_flags,
+        "delete": ({"AdminPolicyCommand": {"delete": True}}, "Remove the stored policy."),
+    }
+    delete = Bool(False, config=True, help="Remove the stored policy.")
+
+    def start(self) -> None:
+        """Run ``admin policy [...]``."""
+        args = list(self.extra_args)
+        client = self.admin_client()
+        if not args:
+            data = client.admin_policies()
+            if self.json_output:
+                self.print_json(data)
+                return
+            print(f"server: {_policy_text(data.get('server') or {})}")
+            for scope in ("groups", "users"):
+                for item in data.get(scope) or []:
+                    print(f"{scope[:-1]} {item['name']} ({item['source']}): {_policy_text(item['policy'])}")
+            return
+        if args[0] == "apply":
+            if len(args) > 2:
+                raise CommandError("usage: jupyter convshare admin policy apply [OWNER]", code=2)
+            result = client.admin_apply_policy(args[1] if len(args) == 2 else None)
+            if self.json_output:
+                self.print_json(result)
+            else:
+                print(f"Brought {result['count']} share(s) within policy.")
+                for item in result.get("changed") or []:
+                    print(f"  {item['share_id']}  {item['owner']}: {', '.join(item['changed'])}")
+            return
+        if args[0] not in ("group", "user") or len(args) < 2:
+            raise CommandError(
+                "usage: jupyter convshare admin policy [(group|user) NAME key=value ... | "
+                "(group|user) NAME --delete | apply [OWNER]]", code=2,
+            )
+        scope, name, pairs = args[0], args[1], args[2:]
+        if self.delete:
+            if pairs:
+                raise CommandError("--delete takes no key=value", code=2)
+            client.admin_delete_policy(scope, name)
+            print(f"Removed the stored policy of {scope} {name}.")
+            return
+        rule: dict[str, Any] = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise CommandError(f"{pair}: expected key=value", code=2)
+            if key in ("allow_never", "allow_link", "allow_reshare"):
+                if value.lower() not in ("true", "false"):
+                    raise CommandError(f"{key}: expected true or false", code=2)
+                rule[key] = value.lower() == "true"
+            else:
+                rule[key] = value
+        stored = client.admin_set_policy(scope, name, **rule)
+        if self.json_output:
+            self.print_json(stored)
+        else:
+            print(f"{scope} {name}: {_policy_text(stored['policy'])}")
+
+
+class AdminCLI(JupyterApp):
+    """``jupyter convshare admin``: every owner's shares and sharing policies (admins)."""
+
+    name = "jupyter-convshare-admin"
+    version = __version__
+    description = """Admin commands, through a running server as one of its admins
+    (ConvShareApp.admin_users, or a hub admin): list every share, revoke a user's shares, policies."""
+    subcommands = {
+        "list": (AdminListCommand, AdminListCommand.description.splitlines()[0]),
+        "revoke-user": (AdminRevokeUserCommand, AdminRevokeUserCommand.description.splitlines()[0]),
+        "policy": (AdminPolicyCommand, AdminPolicyCommand.description.splitlines()[0]),
+    }
+
+    def start(self) -> None:
+        """Run the admin subcommand; without one, list them (exit 2)."""
+        if self.subapp is not None:
+            self.subapp.start()
+            return
+        raise CommandError(f"give an admin command: {', '.join(self.subcommands)}", code=2)
+
+
 class ConvShareCLI(JupyterApp):
     """``jupyter convshare``: share AI conversations as links and QR codes."""
 
@@ -1340,6 +1571,7 @@ class ConvShareCLI(JupyterApp):
         "backup": (BackupCommand, BackupCommand.description.splitlines()[0]),
         "prune": (PruneCommand, PruneCommand.description.splitlines()[0]),
         "check": (CheckCommand, CheckCommand.description.splitlines()[0]),
+        "admin": (AdminCLI, AdminCLI.description.splitlines()[0]),
         "admin": (AdminCLI, AdminCLI.description.splitlines()[0]),
         "hub-service": (HubServiceCommand, HubServiceCommand.description.splitlines()[0]),
     }

@@ -1263,6 +1263,77 @@ class ConvShareClient:
         body = {"owner": owner} if owner else {}
         return dict(self._request("POST", "admin", "policies", "apply", json_body=body) or {})
 
+    # -- sharing policy and admin (issue 6) ---------------------------------------------
+
+    def policy(self, user: str | None = None) -> dict[str, Any]:
+        """``GET convshare/api/policy``: the effective sharing policy of the current user (an
+        admin may name another ``user``): ``{"user", "policy": {"max_expires_seconds",
+        "allow_never", "allow_link", "allow_reshare"}, "sources", "expiry_presets",
+        "default_expires"}``."""
+        return dict(self._request("GET", "policy", params={"user": user} if user else None) or {})
+
+    def admin_shares(self, **filters: Any) -> dict[str, Any]:
+        """``GET convshare/api/admin/shares`` (admins): one page of every owner's shares.
+
+        Filters (keyword arguments, see the REST API): ``owner``, ``group``, ``mode``,
+        ``state`` (``"active"``, ``"expired"``, ``"revoked"``), ``link`` (``"on"``/``"off"``
+        or a bool), ``reshare`` (``"yes"``/``"no"`` or a bool), ``q``, ``created_after``,
+        ``created_before``, ``expires_after``, ``expires_before`` (ISO 8601 strings or aware
+        datetimes), ``limit``, ``offset``. Returns ``{"shares", "total", "limit", "offset",
+        "next_offset"}``. Raises ConvShareClientError (403 for a non-admin, 400 naming a bad filter).
+        """
+        params: dict[str, str] = {}
+        for key, value in filters.items():
+            if value is None:
+                continue
+            if key == "link" and isinstance(value, bool):
+                value = "on" if value else "off"
+            elif key == "reshare" and isinstance(value, bool):
+                value = "yes" if value else "no"
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            params[key] = str(value)
+        return dict(self._request("GET", "admin", "shares", params=params) or {})
+
+    def admin_all_shares(self, **filters: Any) -> list[dict[str, Any]]:
+        """Every page of :meth:`admin_shares` (``limit`` per request, default 500), as one list."""
+        filters.setdefault("limit", 500)
+        filters["offset"] = filters.get("offset") or 0
+        out: list[dict[str, Any]] = []
+        while True:
+            page = self.admin_shares(**filters)
+            out += page.get("shares") or []
+            if page.get("next_offset") is None:
+                return out
+            filters["offset"] = page["next_offset"]
+
+    def admin_revoke_user(self, user: str) -> dict[str, Any]:
+        """``POST convshare/api/admin/users/<user>/revoke`` (admins): revoke every share of
+        ``user`` and every reshare they made, in one transaction. Returns ``{"user",
+        "revoked", "shares", "reshares"}``."""
+        return dict(self._request("POST", "admin", "users", user, "revoke", json_body={}) or {})
+
+    def admin_policies(self) -> dict[str, Any]:
+        """``GET convshare/api/admin/policies`` (admins): ``{"server", "groups", "users"}``."""
+        return dict(self._request("GET", "admin", "policies") or {})
+
+    def admin_set_policy(self, scope: str, name: str, **rule: Any) -> dict[str, Any]:
+        """``PUT convshare/api/admin/policies/<scope>/<name>`` (admins): store the policy of a
+        ``"group"`` or ``"user"`` (``max_expires`` like ``"7d"`` or ``max_expires_seconds``,
+        ``allow_never``, ``allow_link``, ``allow_reshare``). Refused (400 naming the field)
+        when looser than the levels above."""
+        return dict(self._request("PUT", "admin", "policies", scope, name, json_body=rule) or {})
+
+    def admin_delete_policy(self, scope: str, name: str) -> None:
+        """``DELETE convshare/api/admin/policies/<scope>/<name>`` (admins; 404: none stored)."""
+        self._request("DELETE", "admin", "policies", scope, name)
+
+    def admin_apply_policy(self, owner: str | None = None) -> dict[str, Any]:
+        """``POST convshare/api/admin/policies/apply`` (admins): bring existing shares (of
+        ``owner``, or everyone's) within their makers' policies. Returns ``{"changed", "count"}``."""
+        body = {"owner": owner} if owner else {}
+        return dict(self._request("POST", "admin", "policies", "apply", json_body=body) or {})
+
     # -- identity, groups and grants (issue 3) -------------------------------------------
 
     def whoami(self) -> dict[str, Any]:

@@ -247,7 +247,7 @@ AUDIT_ACTIONS: tuple[str, ...] = (
     "share.created", "share.updated", "share.rotated", "share.snapshot", "share.revoked",
     "share.revoked_all", "share.reshared", "grant.added", "grant.changed", "grant.removed",
     "link.claimed", "message.added", "message.edited", "message.deleted", "conversation.deleted",
-    "library.saved", "conversation.renamed",
+    "library.saved", "conversation.renamed", "policy.changed",
 )
 """Every audit ``action``."""
 
@@ -801,8 +801,12 @@ class ShareService:
         *,
         expires: str | datetime | None = DEFAULT_EXPIRES,
         mode: ShareMode = "live",
+        link_enabled: bool = True,
     ) -> tuple[Share, bool]:
         """Share a conversation; returns ``(share, created)``.
+
+        ``link_enabled=False`` makes a share reachable through grants only (its link
+        answers 404 until switched on), e.g. when a sharing policy forbids anonymous links.
 
         When the conversation already has a live (unexpired) share of ``owner``'s, that
         share is returned unchanged with ``created=False`` ("already shared shows the
@@ -843,12 +847,16 @@ class ShareService:
                     snapshot_at=now if mode == "snapshot" else None,
                     view_count=0,
                     last_accessed_at=None,
+                    link_enabled=bool(link_enabled),
                 )
             )
             if mode == "snapshot":
                 tx.freeze_snapshot(share_id)
+            details: dict[str, Any] = {"mode": mode, "expires_at": format_time(expires_at)}
+            if not link_enabled:
+                details["link_enabled"] = False
             self._audit(tx, owner, "share.created", owner, share_id=share_id, conversation_id=conversation_id,
-                        details={"mode": mode, "expires_at": format_time(expires_at)})
+                        details=details)
             record = tx.get_share(share_id)
         assert record is not None
         return self._share(record), True

@@ -223,6 +223,30 @@ class LibraryRecord:
     link_lookup: str | None = None
 
 
+@dataclass(frozen=True)
+class ShareQuery:
+    """Filters and page of an admin's listing of every share (:meth:`StoreSession.search_shares`).
+
+    ``None`` means "any". Times are aware UTC; a share that never expires counts as
+    expiring after any time. ``text`` matches the conversation's title (case-insensitive
+    substring). ``limit`` rows from ``offset``, newest first.
+    """
+
+    owner: str | None = None
+    group: str | None = None
+    mode: str | None = None
+    state: str | None = None  # "active" | "expired" (at ``now``)
+    link_enabled: bool | None = None
+    reshare: bool | None = None
+    text: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    expires_after: datetime | None = None
+    expires_before: datetime | None = None
+    limit: int = 50
+    offset: int = 0
+
+
 class LinkRow(NamedTuple):
     """What one link check reads: a share joined with its conversation's row.
 
@@ -410,6 +434,32 @@ class StoreSession(Protocol):
 
     def delete_library_item(self, user: str, item_id: str) -> bool:
         """Delete a row; ``True`` when it existed."""
+
+
+    # admin and policies (_migration_policies)
+    def search_shares(self, query: ShareQuery, now: datetime) -> tuple[list[ShareRecord], int]:
+        """Every owner's shares matching ``query`` (``state`` judged at ``now``):
+        ``(one page, newest first; the total number matching)``."""
+
+    def list_shares_created_by(self, user: str) -> list[ShareRecord]:
+        """The reshares ``user`` made (``created_by``), of any owner's shares."""
+
+    def list_revocations(self, owner: str | None, limit: int, offset: int) -> tuple[list[AuditRecord], int]:
+        """Audit rows of revoked shares (``share.revoked``, ``share.revoked_all``) of
+        ``owner`` (``None``: everyone's), newest first: ``(one page, total)``."""
+
+    def get_policies(self, user: str, groups: Iterable[str]) -> list[dict[str, Any]]:
+        """Stored policies of ``user`` and of ``groups``: rows ``{"scope", "name",
+        "policy" (JSON text), "updated_at" (text), "updated_by"}``."""
+
+    def list_policies(self) -> list[dict[str, Any]]:
+        """Every stored policy row (as :meth:`get_policies`), groups first, by name."""
+
+    def put_policy(self, scope: str, name: str, policy: str, updated_at: str, updated_by: str) -> None:
+        """Insert or replace the policy of a ``"group"`` or ``"user"``."""
+
+    def delete_policy(self, scope: str, name: str) -> bool:
+        """Delete a stored policy; ``True`` when it existed."""
 
 
 class Store(Protocol):
@@ -647,6 +697,29 @@ def _migration_7_library_links(db: sqlite_utils.Database) -> None:
     db.table("library").create_index(["user", "link_lookup"])
 
 
+def _migration_policies(db: sqlite_utils.Database) -> None:
+    """Issue 6: sharing policies admins store per group and per user (``core.policy``).
+
+    One row per ``(scope, name)``: ``scope`` is ``"group"`` or ``"user"``, ``policy`` the
+    rule as JSON text (only its restrictions), ``updated_at``/``updated_by`` who set it.
+    Also an index for listing every share by creation time (the admin listing).
+    """
+    db.table("policies").create(
+        {"scope": str, "name": str, "policy": str, "updated_at": str, "updated_by": str},
+        pk=("scope", "name"),
+        not_null={"policy", "updated_at", "updated_by"},
+    )
+    db.table("shares").create_index(["created_at"], if_not_exists=True)
+    db.table("shares").create_index(["created_by"], if_not_exists=True)
+
+
+def _migration_redaction(db: sqlite_utils.Database) -> None:
+    """Issue 5: ``shares.redaction``, the owner's redaction choices as JSON text
+    (``core.redact.Redaction``: excluded message ids, tool payloads, reasoning, masks);
+    ``NULL`` means the defaults (secrets masked)."""
+    db.table("shares").add_column("redaction", str)
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[Migration] = [
@@ -657,12 +730,14 @@ MIGRATIONS: list[Migration] = [
     _migration_5_chat_posting,
     _migration_6_library,
     _migration_7_library_links,
+    _migration_policies,
 ]
 """Schema migrations in order; migration ``n`` (1-based) brings ``user_version`` to ``n``.
 
 Append only. Migrations 2 and 3 (issue 3): grants, link on/off, reshare and single-use;
 migration 4: the audit log; migration 5: posting into live chats; migration 6: libraries;
 migration 7: the link a library item was saved from (its lookup key).
+Then: stored group and user sharing policies (``_migration_policies``, issue 6).
 """
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1208,6 +1283,120 @@ class SQLiteSession:
 
     def delete_library_item(self, user: str, item_id: str) -> bool:
         cursor = self.db.execute("DELETE FROM library WHERE user = ? AND item_id = ?", [user, item_id])
+        return cursor.rowcount > 0
+
+    # admin and policies (_migration_policies)
+
+    def search_shares(self, query: ShareQuery, now: datetime) -> tuple[list[ShareRecord], int]:
+        # Every clause is a constant string; values are parameters.
+        clauses: list[str] = []
+        params: list[Any] = []
+        if query.owner is not None:
+            clauses.append("s.owner = ?")
+            params.append(query.owner)
+        if query.group is not None:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM grants g WHERE g.share_id = s.share_id"
+                " AND g.principal_type = 'group' AND g.principal = ?)"
+            )
+            params.append(query.group)
+        if query.mode is not None:
+            clauses.append("s.mode = ?")
+            params.append(query.mode)
+        if query.state == "active":
+            clauses.append("(s.expires_at IS NULL OR s.expires_at > ?)")
+            params.append(_t(now))
+        elif query.state == "expired":
+            clauses.append("(s.expires_at IS NOT NULL AND s.expires_at <= ?)")
+            params.append(_t(now))
+        if query.link_enabled is not None:
+            clauses.append("s.link_enabled = ?")
+            params.append(int(query.link_enabled))
+        if query.reshare is not None:
+            clauses.append("s.parent_share_id IS NOT NULL" if query.reshare else "s.parent_share_id IS NULL")
+        if query.text:
+            escaped = query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append("c.title LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
+        if query.created_after is not None:
+            clauses.append("s.created_at >= ?")
+            params.append(_t(query.created_after))
+        if query.created_before is not None:
+            clauses.append("s.created_at < ?")
+            params.append(_t(query.created_before))
+        if query.expires_after is not None:
+            clauses.append("(s.expires_at IS NULL OR s.expires_at >= ?)")
+            params.append(_t(query.expires_after))
+        if query.expires_before is not None:
+            clauses.append("(s.expires_at IS NOT NULL AND s.expires_at < ?)")
+            params.append(_t(query.expires_before))
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        total_row = self._one(
+            "SELECT count(*) AS n FROM shares s"
+            " JOIN conversations c ON c.owner = s.owner AND c.id = s.conversation_id" + where,
+            params,
+        )
+        rows = self._all(
+            _SHARE_SELECT + where + " ORDER BY s.created_at DESC, s.share_id LIMIT ? OFFSET ?",
+            [*params, int(query.limit), int(query.offset)],
+        )
+        return [_share_record(r) for r in rows], int(total_row["n"] if total_row else 0)
+
+    def list_shares_created_by(self, user: str) -> list[ShareRecord]:
+        rows = self._all(
+            _SHARE_SELECT + " WHERE s.created_by = ? ORDER BY s.created_at DESC, s.share_id", (user,)
+        )
+        return [_share_record(r) for r in rows]
+
+    def list_revocations(self, owner: str | None, limit: int, offset: int) -> tuple[list[AuditRecord], int]:
+        where = " WHERE action IN ('share.revoked', 'share.revoked_all') AND share_id IS NOT NULL"
+        params: list[Any] = []
+        if owner is not None:
+            where += " AND owner = ?"
+            params.append(owner)
+        total_row = self._one("SELECT count(*) AS n FROM audit" + where, params)
+        rows = self._all(
+            "SELECT * FROM audit" + where + " ORDER BY event_id DESC LIMIT ? OFFSET ?",
+            [*params, int(limit), int(offset)],
+        )
+        records = [
+            AuditRecord(
+                at=parse_stored_time(row["at"]),  # type: ignore[arg-type]
+                who=row["who"],
+                action=row["action"],
+                owner=row["owner"],
+                share_id=row["share_id"],
+                conversation_id=row["conversation_id"],
+                details=json.loads(row["details"]),
+                event_id=row["event_id"],
+            )
+            for row in rows
+        ]
+        return records, int(total_row["n"] if total_row else 0)
+
+    def get_policies(self, user: str, groups: Iterable[str]) -> list[dict[str, Any]]:
+        groups = sorted(set(groups))
+        marks = ", ".join("?" for _ in groups) or "NULL"
+        return self._all(
+            "SELECT scope, name, policy, updated_at, updated_by FROM policies"
+            f" WHERE (scope = 'user' AND name = ?) OR (scope = 'group' AND name IN ({marks}))"
+            " ORDER BY scope, name",
+            [user, *groups],
+        )
+
+    def list_policies(self) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT scope, name, policy, updated_at, updated_by FROM policies ORDER BY scope, name", ()
+        )
+
+    def put_policy(self, scope: str, name: str, policy: str, updated_at: str, updated_by: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO policies (scope, name, policy, updated_at, updated_by) VALUES (?, ?, ?, ?, ?)",
+            [scope, name, policy, updated_at, updated_by],
+        )
+
+    def delete_policy(self, scope: str, name: str) -> bool:
+        cursor = self.db.execute("DELETE FROM policies WHERE scope = ? AND name = ?", [scope, name])
         return cursor.rowcount > 0
 
     # snapshots

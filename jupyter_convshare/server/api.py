@@ -48,6 +48,7 @@ import os
 import posixpath
 import re
 import unicodedata
+from datetime import timedelta
 from typing import Any, Callable, TypeVar
 from urllib.parse import quote
 
@@ -60,7 +61,10 @@ from ..core.errors import Forbidden, InvalidRequest, NotFound, TooLarge
 from ..core.importers import load, load_one, select
 from ..core.model import Attachment, AttachmentKind, Conversation, format_time, new_id
 from ..core.model import _to_json  # the convshare/1 form of one Message
-from ..core.shares import EXPIRY_PRESETS, UNSET, Share, StoredConversation
+from ..core import policy as policy_rules
+from ..core.access import Principal
+from ..core.admin import maker as share_maker
+from ..core.shares import EXPIRY_PRESETS, UNSET, Share, StoredConversation, parse_expires
 from . import sources
 from .base import ConvShareAPIHandler
 from .viewer import grantee_url
@@ -71,7 +75,7 @@ MODES = ("live", "snapshot")
 
 _SOURCE_KEYS = ("conversation_id", "path", "conversation")
 _IMPORT_KEYS = {"path", "conversation", "format", "name", "index", "files", "title", "blobs", "select"}
-_SHARE_KEYS = _IMPORT_KEYS | {"conversation_id", "expires", "mode"}
+_SHARE_KEYS = _IMPORT_KEYS | {"conversation_id", "expires", "mode", "link_enabled"}
 
 
 # -- body validation ----------------------------------------------------------------------
@@ -310,6 +314,49 @@ class _Base(ConvShareAPIHandler):
             return fn(*args, **kwargs)
 
         return await self.run(call)
+
+    async def within_policy(
+        self,
+        maker: Principal,
+        body: dict[str, Any],
+        expires: Any,
+        link_enabled: bool | None = None,
+        *,
+        allow_reshare: bool | None = None,
+        reshare: bool = False,
+    ) -> tuple[Any, bool]:
+        """Check a request against ``maker``'s effective sharing policy (``core.policy``).
+
+        ``expires`` given in ``body`` must be within the policy; without one, the server's
+        default is brought within it (``policy.default_expiry``). ``link_enabled`` ``True``
+        (or, for a new share, the default) needs anonymous links allowed: when not asked
+        for and not allowed, a new share is made with its link off. ``allow_reshare``
+        ``True`` and ``reshare`` (making a reshare) need reshare allowed.
+
+        Returns:
+            ``(expires to pass to the service, link_enabled)``.
+
+        Raises:
+            PolicyViolation: (403) naming the field and the limit.
+        """
+        app = self.convshare
+        policy = await self.run(app.effective_policy, maker)
+        now = self.service.now()
+        if reshare:
+            policy_rules.check_reshare(policy, field="allow_reshare")
+            policy_rules.check_link(policy)
+        if "expires" in body:
+            policy_rules.check_expiry(policy, parse_expires(expires, now), now)
+        else:
+            default = policy_rules.default_expiry(policy, app.default_expires, EXPIRY_PRESETS)
+            expires = default if isinstance(default, str) else now + timedelta(seconds=default)
+        if link_enabled is None:
+            link_enabled = policy.allow_link
+        elif link_enabled:
+            policy_rules.check_link(policy)
+        if allow_reshare:
+            policy_rules.check_reshare(policy)
+        return expires, link_enabled
 
     def grantee_json(self, share: Share, permission: str) -> dict[str, Any]:
         """What a grantee sees of a share: ``{"share_id", "conversation_id", "title",
@@ -635,9 +682,11 @@ class SharesHandler(_Base):
         _check_keys(body, _SHARE_KEYS)
         source = _one_source(body, _SOURCE_KEYS)
         if source == "conversation_id":
-            _check_keys(body, {"conversation_id", "title", "expires", "mode", "files"})
+            _check_keys(body, {"conversation_id", "title", "expires", "mode", "files", "link_enabled"})
         expires = app.check_expires(_expires_value(body, app.default_expires))
         mode = _mode(body, "live")
+        link_enabled = _bool(body, "link_enabled") if "link_enabled" in body else None
+        expires, link_enabled = await self.within_policy(self.principal, body, expires, link_enabled)
         if source == "conversation_id":
             conversation_id = _optional_str(body, "conversation_id", nullable=False)
             if not conversation_id:
@@ -646,7 +695,7 @@ class SharesHandler(_Base):
         else:
             info, _ = await self.import_conversation(body)
         share, created = await self.run_counted(
-            self.service.create_share, self.owner, info.id, expires=expires, mode=mode
+            self.service.create_share, self.owner, info.id, expires=expires, mode=mode, link_enabled=link_enabled
         )
         conversation = await self.run(self.service.get_conversation, self.owner, info.id)
         warnings = [f.to_json() for f in redact.find_secrets(conversation)]
@@ -701,6 +750,15 @@ class ShareHandler(_Base):
         if flags.get("chat_posting"):
             # personas act with the owner's credentials: the admin's switch, and only where it can work
             await self.convshare.check_chat_posting(self.principal, share_id, mode)
+        if expires is not UNSET or flags.get("link_enabled") or flags.get("allow_reshare"):
+            # the policy of the share's maker (owner, or a reshare's creator) binds it, whoever
+            # changes it; get_share first so outsiders get the usual 403/404, never a policy answer
+            share = await self.run(self.service.get_share, self.principal, share_id)
+            maker = self.convshare.principal_named(share_maker(share))
+            await self.within_policy(
+                maker, body, expires, flags.get("link_enabled") or False,
+                allow_reshare=flags.get("allow_reshare"),
+            )
         share = await self.run_counted(
             self.service.update_share, self.principal, share_id, expires=expires, mode=mode, **flags
         )
@@ -792,6 +850,7 @@ class ReshareHandler(_Base):
         body = self.json_body(max_bytes=64 * 1024)
         _check_keys(body, {"expires"})
         expires = app.check_expires(_expires_value(body, app.default_expires))
+        expires, _link = await self.within_policy(self.principal, body, expires, reshare=True)
         share = await self.run(self.service.reshare, self.principal, share_id, expires=expires)
         self.write_json(self.share_json(share), 201)
 

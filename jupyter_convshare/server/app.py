@@ -33,6 +33,7 @@ from traitlets.config import LoggingConfigurable
 
 from .._version import __version__
 from ..core.access import Principal
+from ..core.policy import Policy
 from ..core.errors import Conflict, ConvShareError, Forbidden, InvalidRequest
 from ..core.model import Message
 from ..core.shares import (
@@ -239,6 +240,25 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         revoke), besides each share's owner.""",
     ).tag(config=True)
 
+    policy = Dict(
+        help="""The server's sharing policy (the top level; groups and users can only be
+        stricter): {"max_expires": "30d" (or "max_expires_seconds": seconds; longest link
+        lifetime, which also forbids never), "allow_never": bool, "allow_link": bool (anonymous
+        links at all), "allow_reshare": bool}. Default {}: no restriction. An attempt beyond
+        a user's effective policy answers 403 naming the field and the limit.""",
+    ).tag(config=True)
+
+    group_policies = Dict(
+        help="""Sharing policies per group, same fields as 'policy': {"students": {"max_expires":
+        "7d", "allow_link": false}}. A user gets the strictest of the server's, every one of
+        their groups' and their own; admins can also store group policies through the admin API.""",
+    ).tag(config=True)
+
+    user_policies = Dict(
+        help="""Sharing policies per user, same fields as 'policy': {"bob": {"allow_reshare": false}}
+        (combined with stored user policies: the strictest wins).""",
+    ).tag(config=True)
+
     allow_chat_posting = Bool(
         False,
         help="""Whether a share's owner may let collaborators' messages reach the AI personas of
@@ -312,6 +332,29 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
     def _validate_groups(self, proposal: dict[str, Any]) -> dict[str, list[str]]:
         return _check_groups(proposal["value"], "ConvShareApp.groups")
 
+    @validate("policy")
+    def _validate_policy(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        from ..core.policy import PolicyRule
+
+        try:
+            PolicyRule.from_json(proposal["value"], "ConvShareApp.policy")
+        except InvalidRequest as exc:
+            raise ValueError(f"ConvShareApp.policy: {exc.message}") from None
+        return dict(proposal["value"])
+
+    @validate("group_policies", "user_policies")
+    def _validate_level_policies(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        from ..core.policy import PolicyRule
+
+        name = f"ConvShareApp.{proposal['trait'].name}"
+        value = proposal["value"]
+        for key, rule in value.items():
+            try:
+                PolicyRule.from_json(rule, f"{name}[{key!r}]")
+            except InvalidRequest as exc:
+                raise ValueError(f"{name}[{key!r}]: {exc.message}") from None
+        return dict(value)
+
     @validate("public_url")
     def _validate_public_url(self, proposal: dict[str, Any]) -> str:
         value = str(proposal["value"]).strip()
@@ -343,6 +386,12 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         self._view_flush_timer: asyncio.TimerHandle | None = None
         self._view_flush_task: asyncio.Future[None] | None = None
         self.group_source: GroupSource = self.group_source_class(app=self)
+        from ..core.admin import AdminShares
+        from ..core.policy import PolicyBook
+
+        self.policies: PolicyBook = PolicyBook(self.service)
+        self.admin: AdminShares = AdminShares(self.service)
+        self._warn_looser_policies()
         self.service.principal_of = self.principal_named
         self.settings.update({"convshare_app": self, "convshare_service": self.service})
         self._register_audit_events()
@@ -390,11 +439,12 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
     def initialize_handlers(self) -> None:
         """Viewer routes (public, link-gated), then the REST API and the library's routes
         (authenticated)."""
-        from . import api, library_api, viewer
+        from . import admin_api, api, library_api, viewer
 
         self.handlers.extend(viewer.default_handlers)
         self.handlers.extend(api.default_handlers)
         self.handlers.extend(library_api.default_handlers)
+        self.handlers.extend(admin_api.default_handlers)
 
     async def stop_extension(self) -> None:
         """Write the views counted in memory, then close the store, when the server stops."""
@@ -442,6 +492,53 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
             groups=self.group_source.groups_of(name) if name else frozenset(),
             authenticated=bool(name),
         )
+
+    # -- sharing policy -------------------------------------------------------------------
+
+    def server_policy(self) -> Policy:
+        """The server level of the sharing policy (``policy``; ``allow_never_expires=False``
+        forbids "never" too)."""
+        from ..core.policy import server_policy
+
+        return server_policy(self.policy, allow_never_expires=self.allow_never_expires)
+
+    def effective_policy(self, principal: Principal) -> Policy:
+        """The strictest of the server's policy, the configured and stored policies of every
+        group of ``principal`` and their own (``core.policy.effective_policy``). Blocking
+        (one store read): call it in a worker thread."""
+        from ..core.policy import PolicyRule, effective_policy
+
+        stored_groups, stored_user = self.policies.rules_for(principal.name, principal.groups)
+        group_rules: dict[str, list[PolicyRule]] = {}
+        for group in principal.groups:
+            rules = list(stored_groups.get(group, []))
+            if group in self.group_policies:
+                rules.insert(0, PolicyRule.from_json(self.group_policies[group]))
+            if rules:
+                group_rules[group] = rules
+        user_rules = list(stored_user)
+        if principal.name in self.user_policies:
+            user_rules.insert(0, PolicyRule.from_json(self.user_policies[principal.name]))
+        return effective_policy(self.server_policy(), group_rules, principal.name, user_rules)
+
+    def policy_of(self, name: str) -> Policy:
+        """:meth:`effective_policy` of user ``name`` as this server sees them now (blocking)."""
+        return self.effective_policy(self.principal_named(name))
+
+    def _warn_looser_policies(self) -> None:
+        """Configured group/user policies looser than the server's are clamped (the strictest
+        wins); say so once at startup."""
+        from ..core.policy import PolicyRule, looser_fields
+
+        server = self.server_policy()
+        for trait, level in (("group_policies", "group"), ("user_policies", "user")):
+            for name, rule in getattr(self, trait).items():
+                looser = looser_fields(PolicyRule.from_json(rule), server)
+                if looser:
+                    self.log.warning(
+                        "convshare: %s policy of %r is looser than the server's in %s: the server's applies",
+                        level, name, ", ".join(looser),
+                    )
 
     def _acts_as_owner(self, handler: Any, username: str) -> bool:
         from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
