@@ -467,15 +467,3 @@ def require_admin(principal: PrincipalLike) -> None:
     p = as_principal(principal)
     if not (p.authenticated and p.name and p.is_admin):
         raise Forbidden("only an admin of this server can do this")
-
-
-def require_admin(principal: PrincipalLike) -> None:
-    """The admin API (every owner's shares, revoking a user's shares, policies) is for
-    admins only (``ConvShareApp.admin_users``; hub admins in hub mode).
-
-    Raises:
-        Forbidden: (403, ``field=None``) anyone else, anonymous included.
-    """
-    p = as_principal(principal)
-    if not (p.authenticated and p.name and p.is_admin):
-        raise Forbidden("only an admin of this server can do this")
