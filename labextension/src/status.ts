@@ -15,7 +15,7 @@ import { Widget } from '@lumino/widgets';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { ChangeKind, ConvShareClient, IShare } from './api';
-import { absoluteTime, expiryText, viewsText } from './format';
+import { absoluteTime, el, expiryText, viewsText } from './format';
 
 /** The part of a document widget the status needs (JupyterLab's `DocumentWidget`). */
 export interface IPathSource {
@@ -136,7 +136,8 @@ export class ShareStatus extends Widget {
       }
     } catch (error) {
       if (request === this.request) {
-        this.node.textContent = 'Share status unavailable';
+        this.node.textContent = '';
+        this.node.appendChild(el('span', 'jp-StatusBar-TextItem', 'Share status unavailable'));
         this.node.title = (error as Error).message;
       }
     }
@@ -171,7 +172,11 @@ export class ShareStatus extends Widget {
 
   private render(): void {
     const share = this.share;
-    this.node.textContent = this.path === null ? '' : statusText(share);
+    // JupyterLab's status bar text style (font, 24px line) like the other items
+    this.node.textContent = '';
+    if (this.path !== null) {
+      this.node.appendChild(el('span', 'jp-StatusBar-TextItem', statusText(share)));
+    }
     this.node.classList.toggle('jp-mod-shared', share !== null);
     this.node.title = share
       ? `${share.title || this.path}: shared ${absoluteTime(share.created_at)}${
