@@ -400,6 +400,8 @@ export class ShareBody extends Widget {
       const error = el('div', 'jp-convshare-error', this.error);
       error.setAttribute('role', 'alert');
       node.appendChild(error);
+      // the dialog scrolls: a refusal below the fold would go unseen
+      error.scrollIntoView?.({ block: 'nearest' });
     }
   }
 
@@ -563,8 +565,8 @@ export class ShareBody extends Widget {
     const type = el('select', 'jp-mod-styled jp-convshare-grant-type');
     type.setAttribute('aria-label', 'Grant to');
     for (const [value, label] of [
-      ['organization', 'Everyone in the organization'],
-      ['group', 'A group…']
+      ['organization', 'Organization'],
+      ['group', 'Group…']
     ]) {
       const option = el('option', '', label);
       option.value = value;
