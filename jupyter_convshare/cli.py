@@ -610,7 +610,8 @@ class ExportCommand(ConvShareCommand):
     file, as json (lossless convshare/1), csv, parquet, md, html (one self-contained page),
     chat (jupyterlab-chat) or ipynb (a notebook). Without --format the extension of -o picks
     it (talk.html, talk.ipynb, ...), else json. The owner's full conversation is exported;
-    the html and ipynb files embed its stored raster images."""
+    html shows its stored raster images inline, ipynb carries its stored files as cell
+    attachments."""
     examples = """
     jupyter convshare export <share id> -o analysis.html
     jupyter convshare export <share id> --format chat -o analysis.chat
