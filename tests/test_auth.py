@@ -22,7 +22,9 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import JupyterServerAuthWarning, url_path_join
 from tornado import web
 
+from jupyter_convshare.server import admin_api as admin_api_module
 from jupyter_convshare.server import api as api_module
+from jupyter_convshare.server import health as health_module
 from jupyter_convshare.server import library_api as library_api_module
 from jupyter_convshare.server import viewer as viewer_module
 
@@ -182,8 +184,10 @@ def test_the_handler_table_is_the_viewer_then_the_api(convshare_app):
     handlers = registered_handlers(convshare_app)
     expected = (
         [(p, h) for p, h, *_ in viewer_module.default_handlers]
+        + list(health_module.default_handlers)
         + list(api_module.default_handlers)
         + list(library_api_module.default_handlers)
+        + list(admin_api_module.default_handlers)
     )
     assert handlers == expected
 
@@ -200,6 +204,8 @@ def test_every_handler_method_has_an_auth_decision(convshare_app):
                 problems.append(f"{name} of {handler.__name__} ({pattern}) has no auth decorator")
             if public:
                 viewer_read = handler.__module__ == viewer_module.__name__ and name in ("GET", "HEAD")
+                # the health check (status only, nothing else: test_health.py)
+                viewer_read = viewer_read or (handler is health_module.HealthHandler and name in ("GET", "HEAD"))
                 cors_preflight = method is APIHandler.options  # jupyter-server's own, writes no data
                 if not (viewer_read or cors_preflight):
                     problems.append(f"{name} of {handler.__name__} ({pattern}) is public")

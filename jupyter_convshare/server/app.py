@@ -32,7 +32,7 @@ from traitlets import Bool, Dict, Float, Integer, List, Set, Type, Unicode, defa
 from traitlets.config import LoggingConfigurable
 
 from .._version import __version__
-from ..core.access import Principal
+from ..core.access import Principal, has_capability
 from ..core.policy import Policy
 from ..core.errors import Conflict, ConvShareError, Forbidden, InvalidRequest
 from ..core.model import Message
@@ -125,6 +125,16 @@ class GroupSource(LoggingConfigurable):
     def groups_of(self, user: str) -> frozenset[str]:
         """Names of the groups ``user`` belongs to."""
         return frozenset(g for g, members in self.all_groups().items() if user in members)
+
+    def principal_for_user(self, user: Any) -> Principal | None:
+        """The whole principal of a request's ``current_user`` when this source knows it
+        (JupyterHub: name, groups, admin flag and scopes from the hub's user model, see
+        ``server/hub.py``), else ``None``: ``ConvShareApp.principal_for`` decides."""
+        return None
+
+    def is_admin(self, user: str) -> bool:
+        """``True`` when this source says ``user`` is an admin (besides ``admin_users``)."""
+        return False
 
     def _read_file(self) -> dict[str, list[str]]:
         path = self.app.groups_file
@@ -439,9 +449,10 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
     def initialize_handlers(self) -> None:
         """Viewer routes (public, link-gated), then the REST API and the library's routes
         (authenticated)."""
-        from . import admin_api, api, library_api, viewer
+        from . import admin_api, api, health, library_api, viewer
 
         self.handlers.extend(viewer.default_handlers)
+        self.handlers.extend(health.default_handlers)
         self.handlers.extend(api.default_handlers)
         self.handlers.extend(library_api.default_handlers)
         self.handlers.extend(admin_api.default_handlers)
@@ -477,6 +488,9 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         ``groups`` come from the group source; ``is_admin`` from ``admin_users``.
         """
         user = handler.current_user
+        known = self.group_source.principal_for_user(user)
+        if known is not None:  # e.g. a hub user: the hub says who they are
+            return known
         name = getattr(user, "username", None) or ""
         if self._acts_as_owner(handler, name):
             name = self.owner
@@ -488,7 +502,7 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         reshare's link is used. ``""`` gives an anonymous principal."""
         return Principal(
             name=name,
-            is_admin=name in self.admin_users,
+            is_admin=name in self.admin_users or (bool(name) and self.group_source.is_admin(name)),
             groups=self.group_source.groups_of(name) if name else frozenset(),
             authenticated=bool(name),
         )
@@ -519,7 +533,11 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         user_rules = list(stored_user)
         if principal.name in self.user_policies:
             user_rules.insert(0, PolicyRule.from_json(self.user_policies[principal.name]))
-        return effective_policy(self.server_policy(), group_rules, principal.name, user_rules)
+        policy = effective_policy(self.server_policy(), group_rules, principal.name, user_rules)
+        if not has_capability(principal, "public"):
+            # JupyterHub: a token without custom:convshare:public makes no anonymous links
+            policy = policy.restrict(PolicyRule(allow_link=False), "hub (no custom:convshare:public scope)")
+        return policy
 
     def policy_of(self, name: str) -> Policy:
         """:meth:`effective_policy` of user ``name`` as this server sees them now (blocking)."""
@@ -791,6 +809,8 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
             return None
         if decision not in ("manage", "collaborate") or not principal.authenticated or not principal.name:
             return None
+        if decision == "collaborate" and not has_capability(principal, "collaborate"):
+            return None  # refused by the service (403 naming the hub scope), never posted
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_MESSAGE_CHARS:
             return None
         info = await asyncio.to_thread(self.service.get_conversation_info, share.owner, share.conversation_id)
