@@ -57,7 +57,8 @@ class Endpoint:
     ok: int = 200  # the status for the owner of an active share
     kind: str = "manage"  # "viewer" (public, link-gated), "read" (grantees too), "manage",
     # "reshare" (anyone who may read, when allowed), "user" (any authenticated user),
-    # "collaborate" (owner, admin, collaborate grantees), "save" (grantees save it to their library)
+    # "collaborate" (owner, admin, collaborate grantees), "save" (grantees save it to their library),
+    # "admin" (the admin API: admins only, whatever the share)
     creator: bool = False  # the creator of a reshare may do it (core.access.CREATOR_ACTIONS)
 
 
@@ -82,9 +83,15 @@ ENDPOINTS = [
     Endpoint("DELETE", "convshare/api/shares/{share_id}/grants/{grant_id}", ok=204),
     Endpoint("POST", "convshare/api/shares/{share_id}/messages", {"text": "a reply"}, ok=201, kind="collaborate"),
     Endpoint("GET", "convshare/api/shares/{share_id}/audit"),
+    Endpoint("GET", "convshare/api/shares/{share_id}/findings"),
+    Endpoint("PATCH", "convshare/api/shares/{share_id}", {"redaction": {"mask_emails": True}}),
     Endpoint("GET", "convshare/api/whoami", kind="user"),
     Endpoint("GET", "convshare/api/groups", kind="user"),
     Endpoint("GET", "convshare/api/shared-with-me", kind="user"),
+    Endpoint("GET", "convshare/api/policy", kind="user"),
+    Endpoint("GET", "convshare/api/admin/shares", kind="admin"),
+    Endpoint("GET", "convshare/api/admin/policies", kind="admin"),
+    Endpoint("POST", "convshare/api/admin/users/nobody/revoke", {}, kind="admin"),
     Endpoint("POST", "convshare/api/library", {"share_id": "{share_id}"}, ok=201, kind="save"),
 ]
 
@@ -97,6 +104,8 @@ def expected(endpoint: Endpoint, actor: str, state: str) -> int:
         return {"active": 200, "expired": 410, "revoked": 404, "link off": 404}[state]
     if actor == "anonymous":
         return 403  # every API route is authenticated
+    if endpoint.kind == "admin":
+        return 200 if actor == "admin" else 403
     if endpoint.kind == "user":
         return 200
     if state == "revoked" or actor in ("non-member", "reshare recipient"):
@@ -143,6 +152,8 @@ def expected_on_reshare(endpoint: Endpoint, actor: str, state: str) -> int:
         return {"active": 200, "expired": 410, "revoked": 404, "link off": 404}[state]
     if actor == "anonymous":
         return 403
+    if endpoint.kind == "admin":
+        return 200 if actor == "admin" else 403
     if endpoint.kind == "user":
         return 200
     if state == "revoked" or actor in ("parent grantee", "non-member"):

@@ -62,7 +62,7 @@ from .errors import (
     TooLarge,
 )
 from .model import Conversation, format_time, new_id
-from .redact import viewer_copy
+from .redact import Redaction, blob_reader, viewer_copy
 from .shares import UNSET, ShareService
 from .store import ConversationRecord, GrantRecord, LibraryRecord, ShareRecord, StoreSession
 from .tokens import lookup_key, new_share_id
@@ -805,7 +805,8 @@ class Library:
         """The conversation of an item.
 
         For an item of this server: what the share shows now (live: current; snapshot: its
-        frozen copy), redacted as viewers see it (``core.redact.viewer_copy``). For a copy:
+        frozen copy), redacted as viewers see it (``core.redact.viewer_copy`` with the
+        share's redaction choices: excluded messages stay out of a saved item). For a copy:
         the user's own conversation.
 
         Raises:
@@ -818,16 +819,22 @@ class Library:
                           field="item_id")
         if item.status == "revoked":
             raise NotFound("this conversation is no longer shared", field="item_id")
+        redaction = Redaction()
         with self.service.store.read() as session:
             if item.share_id is not None:
                 doc = session.get_share_doc(item.share_id)
+                record = session.get_share(item.share_id)
+                if record is not None:
+                    redaction = Redaction.from_stored(record.redaction)
             else:
                 assert item.conversation_id is not None
                 doc = session.get_conversation_doc(item.user, item.conversation_id)
         if doc is None:
             raise NotFound("this conversation is no longer shared", field="item_id")
         conversation = Conversation.from_dict(json.loads(doc))
-        return viewer_copy(conversation) if item.share_id is not None else conversation
+        if item.share_id is None:
+            return conversation
+        return viewer_copy(conversation, redaction, read_attachment=blob_reader(self.service.blob_path))
 
     # -- changing ---------------------------------------------------------------------
 

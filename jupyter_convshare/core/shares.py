@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterator, Literal, Mapping, TypeVar
 from . import access
 from .errors import Conflict, Expired, Forbidden, InvalidRequest, NotFound, TooLarge
 from .model import Attachment, Conversation, Message, Part, Participant, format_time, new_id, utcnow
+from .redact import Finding, Redaction, blob_reader, find_sensitive, viewer_copy
 from .store import (
     AuditRecord,
     ConversationRecord,
@@ -155,6 +156,8 @@ class Share:
         chat_posting: collaborators' messages go into the live ``.chat`` document itself,
             where Jupyter AI personas answer them with the owner's credentials (off by
             default; the server's admin must allow it too).
+        redaction: the owner's redaction choices (``core.redact.Redaction``), applied to
+            everything anyone but the owner reads of the share (:meth:`ShareService.viewer_copy`).
     """
 
     share_id: str
@@ -176,6 +179,7 @@ class Share:
     created_by: str | None = None
     claimed_by: str | None = None
     chat_posting: bool = False
+    redaction: Redaction = Redaction()
 
     def is_expired(self, now: datetime) -> bool:
         """``True`` when ``expires_at`` is set and ``now >= expires_at``."""
@@ -204,6 +208,7 @@ class Share:
             "parent_share_id": self.parent_share_id,
             "created_by": self.created_by,
             "chat_posting": self.chat_posting,
+            "redaction": self.redaction.to_json(),
         }
 
 
@@ -802,8 +807,13 @@ class ShareService:
         expires: str | datetime | None = DEFAULT_EXPIRES,
         mode: ShareMode = "live",
         link_enabled: bool = True,
+        redaction: Any = None,
     ) -> tuple[Share, bool]:
         """Share a conversation; returns ``(share, created)``.
+
+        ``redaction``: the owner's choices (a :class:`~.redact.Redaction` or a JSON object
+        of some of its fields; ``None``: the defaults). Given for a conversation already
+        shared, they are applied to the existing share (audited as ``share.updated``).
 
         ``link_enabled=False`` makes a share reachable through grants only (its link
         answers 404 until switched on), e.g. when a sharing policy forbids anonymous links.
@@ -822,16 +832,27 @@ class ShareService:
         share_id = new_share_id()
         nonce = new_nonce()
         lookup = lookup_key(derive_link(self._secret, share_id, nonce))
+        chosen = Redaction().merged(redaction) if redaction is not None else None
         with self._write() as tx:
             conversation = tx.get_conversation(owner, conversation_id)
             if conversation is None or not access.can_manage_conversation(owner, conversation):
                 raise _conversation_not_found()
+            if chosen is not None:
+                chosen.check_messages(_message_ids(tx, conversation))
             existing = tx.find_share(owner, conversation_id)
             while existing is not None and _is_expired(existing.expires_at, now):
                 # A dead link is no answer to "share this": replace it (its link now 404s).
                 tx.delete_share(existing.share_id)
                 existing = tx.find_share(owner, conversation_id)
             if existing is not None:
+                if chosen is not None and chosen != Redaction.from_stored(existing.redaction):
+                    changes = {"redaction": chosen.to_stored(), "updated_at": _after(existing.updated_at, now)}
+                    self._audit(tx, owner, "share.updated", existing.owner, share_id=existing.share_id,
+                                conversation_id=conversation_id, details=_audit_changes(changes))
+                    tx.update_share(existing.share_id, changes)
+                    self._bound_children(tx, existing.share_id, changes, now)
+                    existing = tx.get_share(existing.share_id)
+                    assert existing is not None
                 return self._share(existing), False
             tx.insert_share(
                 ShareRecord(
@@ -848,6 +869,7 @@ class ShareService:
                     view_count=0,
                     last_accessed_at=None,
                     link_enabled=bool(link_enabled),
+                    redaction=chosen.to_stored() if chosen is not None else None,
                 )
             )
             if mode == "snapshot":
@@ -893,8 +915,15 @@ class ShareService:
         allow_reshare: bool = UNSET,
         single_use: bool = UNSET,
         chat_posting: bool = UNSET,
+        redaction: Any = UNSET,
     ) -> Share:
         """Change settings; :data:`UNSET` leaves a setting as it is.
+
+        ``redaction`` (a :class:`~.redact.Redaction` or a JSON object of some of its
+        fields, merged into the current choices) changes what anyone but the owner sees;
+        an excluded message id must be a message of the conversation (live or frozen copy):
+        InvalidRequest ``field="redaction.exclude_message_ids"`` otherwise. Reshares follow
+        their parent's choices.
 
         Switching to ``"snapshot"`` freezes the current state; switching to ``"live"``
         drops the frozen copy. The link does not change. ``link_enabled=False`` makes the
@@ -917,6 +946,7 @@ class ShareService:
             name for name, value in (
                 ("expires", expires), ("mode", mode), ("link_enabled", link_enabled),
                 ("allow_reshare", allow_reshare), ("single_use", single_use), ("chat_posting", chat_posting),
+                ("redaction", redaction),
             ) if value is not UNSET
         ) or ("read",)
         changes: dict[str, Any] = {}
@@ -936,6 +966,11 @@ class ShareService:
                 changes[key] = int(value)
         with self._write() as tx:
             record = self._managed(tx, owner, share_id, asked)
+            if redaction is not UNSET:
+                chosen = Redaction.from_stored(record.redaction).merged(redaction)
+                chosen.check_messages(_message_ids(tx, record))
+                if chosen != Redaction.from_stored(record.redaction) or record.redaction is None:
+                    changes["redaction"] = chosen.to_stored()
             parent = tx.get_share(record.parent_share_id) if record.parent_share_id else None
             if parent is not None:
                 bounded = access.bound_reshare_change(
@@ -984,6 +1019,8 @@ class ShareService:
                     tx.copy_snapshot(share_id, child.share_id)
                 else:
                     tx.delete_snapshot(child.share_id)
+            if "redaction" in changes and child.redaction != changes["redaction"]:
+                child_changes["redaction"] = changes["redaction"]
             if "link_enabled" in changes and child.link_enabled != bool(changes["link_enabled"]):
                 child_changes["link_enabled"] = changes["link_enabled"]
             if "expires_at" in changes:
@@ -1312,6 +1349,7 @@ class ShareService:
                     single_use=False,
                     parent_share_id=parent.share_id,
                     created_by=p.name,
+                    redaction=parent.redaction,  # never shows more than its parent
                 )
             )
             if parent.mode == "snapshot":
@@ -1391,7 +1429,7 @@ class ShareService:
         """What a share shows (live: current; snapshot: frozen copy), read as ``principal``.
 
         Returns ``(share, access, conversation)``; the caller redacts it
-        (``core.redact.viewer_copy``) for anyone but its owner.
+        (:meth:`viewer_copy`, with the share's choices) for anyone but its owner.
 
         Raises:
             NotFound; Expired (as :meth:`access_to`).
@@ -1402,6 +1440,35 @@ class ShareService:
         if doc is None:
             raise NotFound("no such share", field="share_id")
         return share, decision, Conversation.from_dict(json.loads(doc))
+
+    def viewer_copy(self, share: Share, conversation: Conversation) -> Conversation:
+        """What anyone but the owner sees of ``conversation`` through ``share``: the ONE
+        redaction every route applies (viewer page, files, ZIP, every export, grantee
+        routes, REST reads, library items): ``core.redact.viewer_copy`` with the share's
+        :attr:`Share.redaction`, reading text attachments' stored bytes (a text attachment
+        holding a masked secret is withheld)."""
+        return viewer_copy(conversation, share.redaction, read_attachment=blob_reader(self.blob_path))
+
+    def scan(self, conversation: Conversation, redaction: Redaction | None = None) -> list[Finding]:
+        """Secrets and personal data in ``conversation`` (``core.redact.find_sensitive``,
+        stored text attachments included); ``hidden`` says what ``redaction`` hides."""
+        return find_sensitive(conversation, read_attachment=blob_reader(self.blob_path), redaction=redaction)
+
+    def findings(self, principal: access.PrincipalLike, share_id: str) -> tuple[Share, list[Finding]]:
+        """``(share, findings)``: what :meth:`scan` finds in what the share shows (live:
+        current; snapshot: frozen copy), judged with the share's choices. For the owner or
+        an admin only (a grantee: Forbidden; anyone else: NotFound).
+
+        Raises:
+            NotFound; Forbidden (``field="redaction"``).
+        """
+        with self.store.read() as session:
+            record = self._managed(session, principal, share_id, ("redaction",))
+            doc = session.get_share_doc(share_id)
+        if doc is None:
+            raise NotFound("no such share", field="share_id")
+        share = self._share(record)
+        return share, self.scan(Conversation.from_dict(json.loads(doc)), share.redaction)
 
     def shared_with(self, principal: access.PrincipalLike) -> list[SharedItem]:
         """Unexpired shares of others granted to ``principal`` (organization, its groups,
@@ -1552,6 +1619,7 @@ class ShareService:
             created_by=record.created_by,
             claimed_by=record.claimed_by,
             chat_posting=record.chat_posting,
+            redaction=Redaction.from_stored(record.redaction),
         )
 
     def _managed(
@@ -1647,6 +1715,7 @@ class ShareService:
             title=row.title,
             single_use=bool(row.single_use),
             claimed_by=row.claimed_by,
+            redaction=Redaction.from_stored(row.redaction),
         )
 
     def _count_view(self, share: Share, now: datetime) -> Share:
@@ -2142,7 +2211,7 @@ def _audit_event(record: AuditRecord) -> AuditEvent:
     )
 
 
-_AUDITED_SETTINGS = ("expires_at", "mode", "link_enabled", "allow_reshare", "single_use", "chat_posting")
+_AUDITED_SETTINGS = ("expires_at", "mode", "link_enabled", "allow_reshare", "single_use", "chat_posting", "redaction")
 
 
 def _audit_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -2153,10 +2222,28 @@ def _audit_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
             value = changes[key]
             if key == "expires_at":
                 value = format_time(value)
+            elif key == "redaction":
+                value = Redaction.from_stored(value).to_json()  # message ids and switches, no content
             elif key != "mode":
                 value = bool(value)
             out[key] = value
     return out
+
+
+def _message_ids(tx: StoreSession, record: Any) -> set[str]:
+    """Ids of the messages a share (a :class:`ShareRecord`) or a conversation (a
+    :class:`ConversationRecord`) can show: the stored conversation's and, for a snapshot
+    share, its frozen copy's."""
+    if isinstance(record, ShareRecord):
+        owner, conversation_id = record.owner, record.conversation_id
+        snapshot = tx.get_snapshot(record.share_id) if record.mode == "snapshot" else None
+    else:
+        owner, conversation_id, snapshot = record.owner, record.id, None
+    ids: set[str] = set()
+    for doc in (tx.get_conversation_doc(owner, conversation_id), snapshot):
+        if doc:
+            ids.update(Conversation.from_dict(json.loads(doc)).messages)
+    return ids
 
 
 def _audit_grant(record: GrantRecord, permission: str, previous: str | None = None) -> dict[str, Any]:

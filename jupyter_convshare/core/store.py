@@ -121,6 +121,9 @@ class ShareRecord:
         created_by: the grantee who made a reshare, or ``None`` (migration 3).
         chat_posting: collaborators' messages go into the live ``.chat`` document, where
             Jupyter AI personas answer them (migration 5; off by default).
+        redaction: the owner's redaction choices as JSON text
+            (``core.redact.Redaction.to_stored``), or ``None`` for the defaults
+            (``_migration_redaction``).
     """
 
     share_id: str
@@ -143,6 +146,7 @@ class ShareRecord:
     claimed_by: str | None = None
     created_by: str | None = None
     chat_posting: bool = False
+    redaction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -265,6 +269,7 @@ class LinkRow(NamedTuple):
         single_use, claimed_by: the share's single-use flag (0/1) and claimant.
         parent_share_id, created_by: for a reshare, the share it came from and the grantee
             who made it (``None`` otherwise).
+        redaction: the share's redaction choices (JSON text) or ``None`` (defaults).
         doc: the document JSON text the share shows (live: the conversation's; snapshot:
             the frozen copy; ``None`` when that is missing) with ``with_doc=True``,
             else ``None``.
@@ -288,6 +293,7 @@ class LinkRow(NamedTuple):
     claimed_by: str | None
     parent_share_id: str | None
     created_by: str | None
+    redaction: str | None
     doc: str | None
 
 
@@ -434,7 +440,6 @@ class StoreSession(Protocol):
 
     def delete_library_item(self, user: str, item_id: str) -> bool:
         """Delete a row; ``True`` when it existed."""
-
 
     # admin and policies (_migration_policies)
     def search_shares(self, query: ShareQuery, now: datetime) -> tuple[list[ShareRecord], int]:
@@ -731,13 +736,15 @@ MIGRATIONS: list[Migration] = [
     _migration_6_library,
     _migration_7_library_links,
     _migration_policies,
+    _migration_redaction,
 ]
 """Schema migrations in order; migration ``n`` (1-based) brings ``user_version`` to ``n``.
 
 Append only. Migrations 2 and 3 (issue 3): grants, link on/off, reshare and single-use;
 migration 4: the audit log; migration 5: posting into live chats; migration 6: libraries;
 migration 7: the link a library item was saved from (its lookup key).
-Then: stored group and user sharing policies (``_migration_policies``, issue 6).
+Then: stored group and user sharing policies (``_migration_policies``, issue 6); the
+owner's redaction choices of a share (``_migration_redaction``, issue 5).
 """
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -807,6 +814,7 @@ def _share_record(row: dict[str, Any]) -> ShareRecord:
         claimed_by=row.get("claimed_by"),
         created_by=row.get("created_by"),
         chat_posting=bool(row.get("chat_posting", 0)),
+        redaction=row.get("redaction"),
     )
 
 
@@ -858,14 +866,14 @@ _SHARE_SELECT = (
     "SELECT s.share_id, s.owner, s.conversation_id, s.link_nonce, s.link_lookup, s.mode,"
     " s.expires_at, s.created_at, s.updated_at, s.snapshot_at, s.view_count,"
     " s.last_accessed_at, c.title AS title, s.link_enabled, s.allow_reshare, s.single_use,"
-    " s.parent_share_id, s.claimed_by, s.created_by, s.chat_posting"
+    " s.parent_share_id, s.claimed_by, s.created_by, s.chat_posting, s.redaction"
     " FROM shares s JOIN conversations c ON c.owner = s.owner AND c.id = s.conversation_id"
 )
 _LINK_COLUMNS = (
     "SELECT s.share_id, s.owner, s.conversation_id, s.link_nonce, s.mode, s.expires_at,"
     " s.created_at, s.updated_at, s.snapshot_at, s.view_count, s.last_accessed_at,"
     " c.title, c.version, c.created_at, s.single_use, s.claimed_by, s.parent_share_id,"
-    " s.created_by, "
+    " s.created_by, s.redaction, "
 )
 _LINK_FROM = (
     " FROM shares s JOIN conversations c ON c.owner = s.owner AND c.id = s.conversation_id"
@@ -896,6 +904,7 @@ _SHARE_WRITABLE = {
     "single_use",
     "claimed_by",
     "chat_posting",
+    "redaction",
 }
 
 
@@ -1048,6 +1057,7 @@ class SQLiteSession:
                 "claimed_by": record.claimed_by,
                 "created_by": record.created_by,
                 "chat_posting": int(record.chat_posting),
+                "redaction": record.redaction,
             }
         )
 

@@ -20,6 +20,7 @@ Routes (relative to ``base_url``):
 ``POST convshare/api/shares/<share_id>/snapshot``        re-freeze a snapshot (same link)
 ``GET convshare/api/shares/<share_id>/qr.svg|qr.png``    QR code of the share's URL
 ``GET convshare/api/shares/<share_id>/export``           ``?format=``: what a grantee may read
+``GET convshare/api/shares/<share_id>/findings``         secrets / personal data (owner/admin)
 ``POST convshare/api/shares/<share_id>/reshare``         a grantee's own link (if allowed)
 ``POST convshare/api/shares/<share_id>/messages``        a collaborator adds a message
 ``GET convshare/api/shares/<share_id>/audit``           the share's audit log (owner/admin)
@@ -37,6 +38,43 @@ The creator of a reshare reads it, changes its ``expires`` and ``link_enabled``,
 revokes it and draws its QR (403 naming the field for anything else; ``core.access``).
 Grantees read a share (``GET shares/<id>``, ``shares/<id>/export``) while it has not
 expired (410 after).
+
+Redaction (issue 5, ``core.redact``). Every share JSON has ``redaction``, the owner's
+choices; ``POST shares`` takes it (any subset of the fields; the rest default) and ``PATCH
+shares/<id>`` merges the fields given into the current choices (owner or admin; a
+reshare's creator 403 ``field="redaction"``; reshares follow their parent's choices):
+
+=========================  =======  ========  ==========================================
+field                      type     default   effect on everything but the owner's routes
+=========================  =======  ========  ==========================================
+``exclude_message_ids``    [str]    ``[]``    messages never shown (their replies re-linked
+                                              to the parent); attachments only they refer
+                                              to answer 404 and are left out of the ZIP; an
+                                              id not in the conversation: 400
+                                              ``field="redaction.exclude_message_ids"``
+``exclude_tool_payloads``  bool     false     tool call arguments and results emptied (a
+                                              result reads ``[tool output not shared]``)
+``exclude_reasoning``      bool     false     reasoning parts removed
+``mask_secrets``           bool     true      secrets become ``[redacted <kind label>]``
+                                              (e.g. ``[redacted OpenAI API key]``); a text
+                                              attachment holding one answers 404
+``mask_emails``            bool     false     e-mail addresses become ``[redacted e-mail]``
+=========================  =======  ========  ==========================================
+
+A wrong type or unknown field is 400 naming it (``redaction.mask_emails``). The choices
+apply in one place (``ShareService.viewer_copy``) to the viewer page, files, ZIP, every
+export format, grantee pages, ``GET shares/<id>`` for grantees (``"redacted": true``),
+``shares/<id>/export`` (owner included) and library items. The owner's own routes
+(``conversations/<id>``, ``conversations/<id>/export``) stay unredacted.
+
+A finding (``POST shares`` answer ``findings``; ``GET shares/<id>/findings`` answers
+``{"share_id", "redaction", "findings"}``) is ``{"kind", "category", "message",
+"message_id", "part_index", "part_type", "attachment_id", "location", "preview", "count",
+"hidden"}``: ``kind`` one of ``core.redact.SECRET_KINDS``, ``"email"``, ``"home_path"``,
+``"unscanned_attachment"``; ``category`` ``"secret"``, ``"personal"`` or ``"unscanned"``;
+``location`` ``"title"``, ``"message"`` or ``"attachment"``; ``preview`` a masked form
+(never the value); ``hidden`` true when viewers will not see it with the current choices.
+``warnings`` (``POST shares``) keeps the secrets-only list of earlier versions.
 """
 
 from __future__ import annotations
@@ -62,7 +100,7 @@ from ..core.importers import load, load_one, select
 from ..core.model import Attachment, AttachmentKind, Conversation, format_time, new_id
 from ..core.model import _to_json  # the convshare/1 form of one Message
 from ..core import policy as policy_rules
-from ..core.access import Principal
+from ..core.access import Principal, require_capability
 from ..core.admin import maker as share_maker
 from ..core.shares import EXPIRY_PRESETS, UNSET, Share, StoredConversation, parse_expires
 from . import sources
@@ -75,7 +113,7 @@ MODES = ("live", "snapshot")
 
 _SOURCE_KEYS = ("conversation_id", "path", "conversation")
 _IMPORT_KEYS = {"path", "conversation", "format", "name", "index", "files", "title", "blobs", "select"}
-_SHARE_KEYS = _IMPORT_KEYS | {"conversation_id", "expires", "mode", "link_enabled"}
+_SHARE_KEYS = _IMPORT_KEYS | {"conversation_id", "expires", "mode", "link_enabled", "redaction"}
 
 
 # -- body validation ----------------------------------------------------------------------
@@ -674,18 +712,24 @@ class SharesHandler(_Base):
         """Create a share (contract 5): 201 with the share JSON, or 200 with the existing one.
 
         Body: exactly one of ``conversation_id`` / ``path`` / ``conversation``; optional
-        ``format``, ``name``, ``index``, ``title``, ``expires``, ``mode``, ``files``.
-        The answer adds ``url``, ``created`` and ``warnings`` (secrets found in the content).
+        ``format``, ``name``, ``index``, ``title``, ``expires``, ``mode``, ``files``,
+        ``redaction`` (the owner's choices, see *Redaction* above; for a conversation
+        already shared they replace the existing share's).
+        The answer adds ``url``, ``created``, ``warnings`` (secrets found in the content)
+        and ``findings`` (secrets and personal data, see *Redaction* above).
         """
         app = self.convshare
+        require_capability(self.principal, "share")
         body = self.json_body()
         _check_keys(body, _SHARE_KEYS)
         source = _one_source(body, _SOURCE_KEYS)
         if source == "conversation_id":
-            _check_keys(body, {"conversation_id", "title", "expires", "mode", "files", "link_enabled"})
+            _check_keys(body, {"conversation_id", "title", "expires", "mode", "files", "link_enabled", "redaction"})
         expires = app.check_expires(_expires_value(body, app.default_expires))
         mode = _mode(body, "live")
         link_enabled = _bool(body, "link_enabled") if "link_enabled" in body else None
+        # the shape is checked before anything is imported (message ids once it is)
+        redaction = redact.Redaction().merged(body["redaction"]) if "redaction" in body else None
         expires, link_enabled = await self.within_policy(self.principal, body, expires, link_enabled)
         if source == "conversation_id":
             conversation_id = _optional_str(body, "conversation_id", nullable=False)
@@ -695,11 +739,16 @@ class SharesHandler(_Base):
         else:
             info, _ = await self.import_conversation(body)
         share, created = await self.run_counted(
-            self.service.create_share, self.owner, info.id, expires=expires, mode=mode, link_enabled=link_enabled
+            self.service.create_share, self.owner, info.id, expires=expires, mode=mode, link_enabled=link_enabled,
+            redaction=body.get("redaction") if redaction is not None else None,
         )
         conversation = await self.run(self.service.get_conversation, self.owner, info.id)
-        warnings = [f.to_json() for f in redact.find_secrets(conversation)]
-        self.write_json(self.share_json(share, created=created, warnings=warnings), 201 if created else 200)
+        found = await self.run(self.service.scan, conversation, share.redaction)
+        warnings = [f.to_json() for f in redact.secrets_only(found)]
+        findings = [f.to_json() for f in found]
+        self.write_json(
+            self.share_json(share, created=created, warnings=warnings, findings=findings), 201 if created else 200
+        )
 
     @web.authenticated
     @authorized
@@ -716,8 +765,8 @@ class ShareHandler(_Base):
     @authorized
     async def get(self, share_id: str) -> None:
         """The share JSON for its owner, an admin or (a reshare) its creator; for a grantee,
-        :meth:`grantee_json` with the conversation as a viewer sees it (410 once expired,
-        404 without a grant)."""
+        :meth:`grantee_json` with the conversation as a viewer sees it (the share's
+        redaction applied, ``"redacted": true``; 410 once expired, 404 without a grant)."""
         principal = self.principal
         share, decision = await self.run_counted(self.service.access_to, principal, share_id, settings=True)
         if decision in ("manage", "creator"):
@@ -725,28 +774,34 @@ class ShareHandler(_Base):
             return
         share, decision, conversation = await self.run(self.service.read_shared, principal, share_id)
         data = self.grantee_json(share, decision)
-        data["conversation"] = redact.viewer_copy(conversation).to_dict()
+        data["conversation"] = (await self.run(self.service.viewer_copy, share, conversation)).to_dict()
+        data["redacted"] = True
         self.write_json(data)
 
     @web.authenticated
     @authorized
     async def patch(self, share_id: str) -> None:
-        """Body ``{"expires"?, "mode"?, "link_enabled"?, "allow_reshare"?, "single_use"?, "chat_posting"?}``;
+        """Body ``{"expires"?, "mode"?, "link_enabled"?, "allow_reshare"?, "single_use"?, "chat_posting"?,
+        "redaction"?}`` (``redaction``: some of its fields, merged; see *Redaction* above);
         the link does not change. Answers the share JSON. ``"chat_posting": true`` answers
         403 (``field="chat_posting"``) when the server does not allow it
         (``ConvShareApp.allow_chat_posting``) and 409 unless the share is a live share of a
         ``.chat`` file."""
         body = self.json_body()
-        _check_keys(body, {"expires", "mode", "link_enabled", "allow_reshare", "single_use", "chat_posting"})
+        _check_keys(
+            body, {"expires", "mode", "link_enabled", "allow_reshare", "single_use", "chat_posting", "redaction"}
+        )
         expires = _expires_value(body, UNSET)
         if expires is not UNSET:
             expires = self.convshare.check_expires(expires)
         mode = _mode(body, UNSET)
-        flags = {
+        flags: dict[str, Any] = {
             key: _bool(body, key)
             for key in ("link_enabled", "allow_reshare", "single_use", "chat_posting")
             if key in body
         }
+        if "redaction" in body:
+            flags["redaction"] = body["redaction"]  # checked by the service (fields, message ids)
         if flags.get("chat_posting"):
             # personas act with the owner's credentials: the admin's switch, and only where it can work
             await self.convshare.check_chat_posting(self.principal, share_id, mode)
@@ -754,6 +809,8 @@ class ShareHandler(_Base):
             # the policy of the share's maker (owner, or a reshare's creator) binds it, whoever
             # changes it; get_share first so outsiders get the usual 403/404, never a policy answer
             share = await self.run(self.service.get_share, self.principal, share_id)
+            if flags.get("link_enabled"):  # and whoever turns the link on needs the hub scope
+                require_capability(self.principal, "public", field="link_enabled")
             maker = self.convshare.principal_named(share_maker(share))
             await self.within_policy(
                 maker, body, expires, flags.get("link_enabled") or False,
@@ -814,8 +871,8 @@ class ShareQRHandler(_Base):
 class ShareExportHandler(_Base):
     """``GET convshare/api/shares/<share_id>/export?format=json|csv|parquet|md|html|chat|ipynb``.
 
-    What the share shows (live or snapshot), as a viewer may see it
-    (``core.redact.viewer_copy``), for its owner, an admin or a grantee.
+    What the share shows (live or snapshot), as a viewer may see it (the share's redaction
+    applied: ``ShareService.viewer_copy``), for its owner, an admin or a grantee.
     """
 
     @web.authenticated
@@ -828,12 +885,27 @@ class ShareExportHandler(_Base):
             raise InvalidRequest(
                 f"format: expected one of {sorted(exporters.EXPORT_FORMATS)}, got {fmt!r}", field="format"
             )
-        _share, _decision, conversation = await self.run(self.service.read_shared, self.principal, share_id)
-        copy = await self.run(redact.viewer_copy, conversation)
+        share, _decision, conversation = await self.run(self.service.read_shared, self.principal, share_id)
+        copy = await self.run(self.service.viewer_copy, share, conversation)
         data = await self.run(exporters.export, copy, fmt, read_blob=exporters.blob_reader(self.service.blob_path))
         stem = safe_file_name(copy.title or "conversation", "conversation")
         self.set_header("Content-Disposition", _content_disposition(stem + spec.extension))
         self.finish(data, set_content_type=spec.media_type)
+
+
+class ShareFindingsHandler(_Base):
+    """``GET convshare/api/shares/<share_id>/findings``: secrets and personal data in what
+    the share shows (owner or admin; a grantee 403, anyone else 404)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, share_id: str) -> None:
+        """``{"share_id", "redaction", "findings": [finding, ...]}`` (see *Redaction* above)."""
+        share, findings = await self.run(self.service.findings, self.principal, share_id)
+        self.write_json(
+            {"share_id": share.share_id, "redaction": share.redaction.to_json(),
+             "findings": [f.to_json() for f in findings]}
+        )  # fmt: skip
 
 
 class ReshareHandler(_Base):
@@ -847,6 +919,7 @@ class ReshareHandler(_Base):
         the share does not allow resharing (or its link is off), 410 when it has expired,
         404 without access."""
         app = self.convshare
+        require_capability(self.principal, "share")
         body = self.json_body(max_bytes=64 * 1024)
         _check_keys(body, {"expires"})
         expires = app.check_expires(_expires_value(body, app.default_expires))
@@ -874,6 +947,7 @@ class GrantsHandler(_Base):
         """Body ``{"principal_type", "principal"?, "permission"}``: 201 new grant, 200 when a
         grant for the same principal was updated. A group must be one the server knows
         (400, ``field="principal"``)."""
+        require_capability(self.principal, "share")
         body = self.json_body(max_bytes=64 * 1024)
         _check_keys(body, _GRANT_KEYS)
         principal_type = body.get("principal_type")
@@ -1030,6 +1104,7 @@ default_handlers: list[tuple[str, type[ConvShareAPIHandler]]] = [
     (rf"convshare/api/shares/{_ID}/snapshot", ShareSnapshotHandler),
     (rf"convshare/api/shares/{_ID}/qr\.(svg|png)", ShareQRHandler),
     (rf"convshare/api/shares/{_ID}/export", ShareExportHandler),
+    (rf"convshare/api/shares/{_ID}/findings", ShareFindingsHandler),
     (rf"convshare/api/shares/{_ID}/reshare", ReshareHandler),
     (rf"convshare/api/shares/{_ID}/messages", ShareMessagesHandler),
     (rf"convshare/api/shares/{_ID}/audit", ShareAuditHandler),

@@ -48,7 +48,6 @@ from ..core.errors import Conflict, ConvShareError, Expired, Forbidden, InvalidR
 from ..core.exporters import export
 from ..core.library import THIS_SERVER, Library, LibraryItem, _import_export, _same_base, parse_share_url
 from ..core.model import Conversation, format_time
-from ..core.redact import viewer_copy
 from ..core.shares import UNSET
 from .base import ConvShareAPIHandler
 
@@ -195,7 +194,7 @@ class _LibraryBase(ConvShareAPIHandler):
             conversation, _key = await self.run(self.service.load_shared_conversation, share)
         except (NotFound, Expired) as exc:
             raise type(exc)(exc.message, field="url") from None
-        return await self.run(viewer_copy, conversation), THIS_SERVER
+        return await self.run(self.service.viewer_copy, share, conversation), THIS_SERVER
 
     async def write_chat_file(self, conversation: Conversation, path: Any) -> dict[str, Any]:
         """Write ``conversation`` as a jupyterlab-chat document at ``path`` of the contents root.

@@ -555,7 +555,9 @@ class ViewerHandler(JupyterHandler):
         return "browser:" + hashlib.sha256(cookie.encode("ascii")).hexdigest()
 
     async def shared(self, link: str) -> tuple[Share, Conversation]:
-        """The share and the conversation ``link`` shows, decoded once per version.
+        """The share and the conversation ``link`` shows as viewers see it (the share's
+        redaction applied: ``ShareService.viewer_copy``), decoded once per version; files,
+        the ZIP and exports read this copy, so an excluded message's attachments are gone.
 
         Raises:
             tornado.web.HTTPError: 404 or 410 as :meth:`check`.
@@ -563,19 +565,24 @@ class ViewerHandler(JupyterHandler):
         share, key = await self.check(link)
         conversation = self.viewer_cache.conversations.get(key)
         if conversation is None:
+            service = self.settings["convshare_service"]
             with _http_errors():
-                conversation, loaded_key = await asyncio.to_thread(
-                    self.settings["convshare_service"].load_shared_conversation, share
+                # share, content and key from one statement: the redaction matches the key
+                resolved = await asyncio.to_thread(service.resolve, share.link, count_view=False)
+                seen: Conversation = await asyncio.to_thread(
+                    service.viewer_copy, resolved.share, resolved.conversation
                 )
-            self.viewer_cache.conversations.put(loaded_key, conversation)
+            self.viewer_cache.conversations.put(resolved.cache_key, seen)
+            return share, seen
         return share, conversation
 
     def _tree(self, link: str) -> tuple[ResolvedShare, BranchTree]:
         """The share and the branch tree of its current version (blocking: a worker thread)."""
         # The share, its content and its key from one statement: consistent together.
         resolved: ResolvedShare = self.settings["convshare_service"].resolve(link, count_view=False)
+        service = self.settings["convshare_service"]
         tree = self.viewer_cache.trees.get_or_compute(
-            resolved.cache_key, lambda: BranchTree(viewer_copy(resolved.conversation))
+            resolved.cache_key, lambda: BranchTree(service.viewer_copy(resolved.share, resolved.conversation))
         )
         return resolved, tree
 
@@ -1388,9 +1395,11 @@ class GranteeHandler(SignedInHandler):
         return principal, share, access, key
 
     def _read(self, principal: Principal, share_id: str) -> Conversation:
-        """The conversation the share shows now (blocking: a worker thread)."""
-        _share, _access, conversation = self.settings["convshare_service"].read_shared(principal, share_id)
-        return conversation  # type: ignore[no-any-return]
+        """The conversation the share shows now, as viewers see it (the share's redaction
+        applied; blocking: a worker thread)."""
+        service = self.settings["convshare_service"]
+        share, _access, conversation = service.read_shared(principal, share_id)
+        return service.viewer_copy(share, conversation)  # type: ignore[no-any-return]
 
     async def shared(self, link: str) -> tuple[Share, Conversation]:
         """The share and its conversation (``link`` is the share id on these routes)."""
@@ -1408,7 +1417,7 @@ class GranteeHandler(SignedInHandler):
         tree = self.viewer_cache.trees.get(key)
         if tree is None:
             with _http_errors():
-                tree = await self.viewer_cache.tree(key, lambda: BranchTree(viewer_copy(self._read(principal, share_id))))
+                tree = await self.viewer_cache.tree(key, lambda: BranchTree(self._read(principal, share_id)))
         return principal, share, access, key, tree
 
     def grantee_base(self, share_id: str) -> str:
