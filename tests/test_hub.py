@@ -1,0 +1,529 @@
+"""The convshare service on a real JupyterHub (issue 6; DESIGN.md sections 6 and 7).
+
+One JupyterHub for the module: pip ``jupyterhub``, ``configurable-http-proxy`` from npm
+(``.ci/run`` installs it; the tests skip, saying so, when it is absent), the dummy
+authenticator with a password, the simple local-process spawner with homes in tmp, a
+SQLite hub database in tmp, and ``examples/jupyterhub_config.py`` loaded as it is, so the
+example is what runs. The service is the hub-managed ``jupyter convshare hub-service``.
+
+Users: alice and bob in the hub group ``physics``, carol in ``chemistry``, hubadmin a hub
+admin. Each logs in with the dummy password through the hub's REST API (a token request
+authenticated by ``{"auth": {"username", "password"}}``) and talks to the service through
+the proxy with that hub API token. A test service token administers the hub (groups,
+servers). The service reuses hub answers for ``--cache-max-age`` seconds: here
+:data:`CACHE_MAX_AGE`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+pytest.importorskip("jupyterhub", reason="jupyterhub is not installed (pip install -e '.[test]')")
+import requests  # noqa: E402
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "jupyterhub_config.py"
+PASSWORD = "convshare-hub-test-password"
+ADMIN_TOKEN = "convshare-test-admin-" + os.urandom(16).hex()
+CACHE_MAX_AGE = 2
+"""Seconds the service reuses hub answers in these tests (``--cache-max-age``)."""
+START_SECONDS = 90.0
+"""How long the hub, proxy and service may take to answer (2 loaded cores)."""
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("configurable-http-proxy") is None,
+    reason="configurable-http-proxy is not on PATH (npm install -g configurable-http-proxy; .ci/run does)",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _write_config(tmp: Path, ports: dict[str, int]) -> Path:
+    """The test hub's config: the example, then what a test machine needs instead."""
+    config = tmp / "jupyterhub_config.py"
+    spawner_args = ["--allow-root"] if os.geteuid() == 0 else []
+    config.write_text(
+        f"""
+import sys
+c = get_config()
+load_subconfig({str(EXAMPLE_CONFIG)!r})
+
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = {ports["proxy"]}
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = {ports["hub"]}
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{ports["proxy_api"]}"
+c.ConfigurableHTTPProxy.pid_file = {str(tmp / "proxy.pid")!r}
+c.JupyterHub.db_url = "sqlite:///{tmp / "jupyterhub.sqlite"}"
+c.JupyterHub.cookie_secret_file = {str(tmp / "cookie_secret")!r}
+c.JupyterHub.authenticator_class = "dummy"
+c.DummyAuthenticator.password = {PASSWORD!r}
+c.Authenticator.allow_all = True
+c.Authenticator.admin_users = {{"hubadmin"}}
+c.JupyterHub.load_groups = {{
+    "physics": {{"users": ["alice", "bob"]}},
+    "chemistry": {{"users": ["carol"]}},
+}}
+c.JupyterHub.spawner_class = "simple"
+c.SimpleLocalProcessSpawner.home_dir_template = {str(tmp / "home" / "{username}")!r}
+c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
+c.Spawner.args = {spawner_args!r}
+# a bare single-user server (no JupyterLab, no other extensions): it starts faster, and
+# these tests need it only to be started and stopped
+c.Spawner.environment = {{
+    **c.Spawner.environment,
+    "CONVSHARE_SERVICE_URL": "http://127.0.0.1:{ports["proxy"]}/services/convshare/",
+    "JUPYTERHUB_SINGLEUSER_LOAD_OTHER_EXTENSIONS": "0",
+}}
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 120
+
+service = c.JupyterHub.services[0]
+service["url"] = "http://127.0.0.1:{ports["service"]}"
+command = list(service["command"])
+command[command.index("--store-dir") + 1] = {str(tmp / "convshare-store")!r}
+command[command.index("--cache-max-age") + 1] = "{CACHE_MAX_AGE}"
+service["command"] = command
+c.JupyterHub.services.append({{"name": "test-admin", "api_token": {ADMIN_TOKEN!r}}})
+c.JupyterHub.load_roles.append({{
+    "name": "test-admin",
+    "scopes": ["admin:users", "admin:groups", "admin:servers", "tokens", "list:users", "read:users"],
+    "services": ["test-admin"],
+}})
+"""
+    )
+    return config
+
+
+class Hub:
+    """A running JupyterHub (subprocess) and helpers to talk to it and to the service."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.ports = {name: _free_port() for name in ("proxy", "hub", "proxy_api", "service")}
+        self.url = f"http://127.0.0.1:{self.ports['proxy']}"
+        self.service_url = f"{self.url}/services/convshare/"
+        self.api = f"{self.service_url}convshare/api/"
+        self.log_path = tmp / "jupyterhub.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.tokens: dict[str, str] = {}
+
+    def start(self) -> None:
+        config = _write_config(self.tmp, self.ports)
+        env = dict(os.environ)
+        env.pop("JUPYTERHUB_API_TOKEN", None)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+                cwd=self.tmp,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # its own process group: stopped as a whole
+            )
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jupyterhub exited ({self.process.returncode}):\n{self.log_tail()}")
+            try:
+                if requests.get(self.api + "health", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"the hub service did not answer within {START_SECONDS:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        try:  # whatever the hub started in its group (proxy, service, servers) and left
+            os.killpg(self.process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    # -- the hub's REST API ------------------------------------------------------------
+
+    def hub_api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A hub REST call as the test admin service."""
+        headers = {"Authorization": f"token {ADMIN_TOKEN}", **kwargs.pop("headers", {})}
+        return requests.request(method, f"{self.url}/hub/api/{path}", headers=headers, timeout=30, **kwargs)
+
+    def login(self, name: str, scopes: list[str] | None = None) -> str:
+        """A hub API token of ``name``, obtained with their password (the dummy authenticator)."""
+        body: dict[str, Any] = {"auth": {"username": name, "password": PASSWORD}, "note": "test login"}
+        if scopes is not None:
+            body["scopes"] = scopes
+        response = requests.post(f"{self.url}/hub/api/users/{name}/tokens", json=body, timeout=30)
+        assert response.status_code == 201, response.text
+        return str(response.json()["token"])
+
+    def token(self, name: str) -> str:
+        """``name``'s token for these tests (logged in once)."""
+        if name not in self.tokens:
+            self.tokens[name] = self.login(name)
+        return self.tokens[name]
+
+    def call(self, user: str | None, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A service REST call as hub user ``user`` (``None``: anonymous), through the proxy."""
+        headers = dict(kwargs.pop("headers", {}))
+        if user is not None:
+            headers["Authorization"] = f"token {self.token(user)}"
+        return requests.request(method, self.api + path, headers=headers, timeout=30, allow_redirects=False, **kwargs)
+
+    def wait_server(self, name: str, *, running: bool) -> None:
+        """Wait until ``name``'s default server is ready (or gone)."""
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            model = self.hub_api("GET", f"users/{name}").json()
+            server = model.get("servers", {}).get("")
+            if running and server and server.get("ready"):
+                return
+            if not running and not server:
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"{name}'s server did not {'start' if running else 'stop'}:\n{self.log_tail()}")
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """A JupyterHub with the convshare service, for the whole module."""
+    started = Hub(tmp_path_factory.mktemp("hub"))
+    try:
+        started.start()
+        yield started
+    finally:
+        started.stop()
+
+
+MESSAGES = [
+    {"role": "user", "content": "What is the boiling point of water at 2000 m?"},
+    {"role": "assistant", "content": "About 93 °C: the air pressure is lower there."},
+]
+
+
+def _share(hub: Hub, user: str, title: str) -> dict[str, Any]:
+    response = hub.call(user, "POST", "shares", json={"conversation": MESSAGES, "title": title})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _link_page(url: str) -> requests.Response:
+    """Open a link anonymously: no token, no cookie."""
+    return requests.get(url, timeout=30, allow_redirects=False)
+
+
+# -- the service and its link ------------------------------------------------------------------
+
+
+def test_health_answers_without_login_and_tells_nothing_else(hub: Hub) -> None:
+    response = requests.get(hub.api + "health", timeout=30)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_whoami_is_the_hub_user_with_the_hubs_groups_and_admin_flag(hub: Hub) -> None:
+    assert hub.call("alice", "GET", "whoami").json() == {"name": "alice", "groups": ["physics"], "is_admin": False}
+    assert hub.call("carol", "GET", "whoami").json() == {"name": "carol", "groups": ["chemistry"], "is_admin": False}
+    assert hub.call("hubadmin", "GET", "whoami").json()["is_admin"] is True
+
+
+def test_the_api_needs_a_hub_login(hub: Hub) -> None:
+    assert hub.call(None, "GET", "shares").status_code == 403
+    response = hub.call(None, "GET", "shares", headers={"Authorization": "token not-a-hub-token"})
+    assert response.status_code == 403
+
+
+def test_a_link_made_with_a_hub_token_opens_anonymously_through_the_proxy(hub: Hub) -> None:
+    share = _share(hub, "alice", "Boiling point")
+    assert share["url"].startswith(hub.service_url + "convshare/s/")
+    page = _link_page(share["url"])
+    assert page.status_code == 200
+    assert "Boiling point" in page.text
+    assert "93 °C" in page.text
+
+
+def test_a_link_outlives_its_owners_server(hub: Hub) -> None:
+    # Given alice's share, and her single-user server started then stopped
+    share = _share(hub, "alice", "Outlives the server")
+    assert hub.hub_api("POST", "users/alice/server").status_code in (201, 202)
+    hub.wait_server("alice", running=True)
+    assert _link_page(share["url"]).status_code == 200
+    assert hub.hub_api("DELETE", "users/alice/server").status_code in (202, 204)
+    hub.wait_server("alice", running=False)
+    # Then the link still opens
+    page = _link_page(share["url"])
+    assert page.status_code == 200
+    assert "Outlives the server" in page.text
+
+
+# -- groups: view, collaborate, outsiders, leaving ----------------------------------------------
+
+
+def _group_share(hub: Hub, title: str, permission: str = "collaborate") -> dict[str, Any]:
+    share = _share(hub, "alice", title)
+    grant = hub.call(
+        "alice",
+        "POST",
+        f"shares/{share['share_id']}/grants",
+        json={"principal_type": "group", "principal": "physics", "permission": permission},
+    )
+    assert grant.status_code == 201, grant.text
+    return share
+
+
+def test_a_hub_group_grant_lets_members_view_and_collaborate(hub: Hub) -> None:
+    share = _group_share(hub, "Physics seminar")
+    seen = hub.call("bob", "GET", f"shares/{share['share_id']}")
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["permission"] == "collaborate"
+    posted = hub.call("bob", "POST", f"shares/{share['share_id']}/messages", json={"text": "And at 4000 m?"})
+    assert posted.status_code == 201, posted.text
+    # the message is in what the link shows
+    assert "And at 4000 m?" in _link_page(share["url"]).text
+    listed = hub.call("bob", "GET", "shared-with-me").json()
+    assert share["share_id"] in [c["share_id"] for c in listed["conversations"]]
+
+
+def test_a_non_member_neither_sees_nor_collaborates(hub: Hub) -> None:
+    share = _group_share(hub, "Physics only")
+    assert hub.call("carol", "GET", f"shares/{share['share_id']}").status_code == 404
+    posted = hub.call("carol", "POST", f"shares/{share['share_id']}/messages", json={"text": "let me in"})
+    assert posted.status_code == 404
+    listed = hub.call("carol", "GET", "shared-with-me").json()
+    assert share["share_id"] not in [c["share_id"] for c in listed["conversations"]]
+
+
+def test_a_grant_to_an_unknown_hub_group_is_refused(hub: Hub) -> None:
+    share = _share(hub, "alice", "No such group")
+    response = hub.call(
+        "alice",
+        "POST",
+        f"shares/{share['share_id']}/grants",
+        json={"principal_type": "group", "principal": "astronomy", "permission": "view"},
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "principal"
+
+
+def test_removing_a_member_from_the_hub_group_ends_access_within_the_cache_bound(hub: Hub) -> None:
+    # Given dave, a physics member who reads a group share (his hub identity is now cached)
+    assert hub.hub_api("POST", "users/dave").status_code in (201, 409)
+    assert hub.hub_api("POST", "groups/physics/users", json={"users": ["dave"]}).status_code == 200
+    share = _group_share(hub, "Members only", permission="view")
+    path = f"shares/{share['share_id']}"
+    assert hub.call("dave", "GET", path).status_code == 200
+    # When an admin removes him from the group on the hub
+    removed = hub.hub_api("DELETE", "groups/physics/users", json={"users": ["dave"]})
+    assert removed.status_code == 200
+    started = time.monotonic()
+    # Then his access ends within the documented bound (cache_max_age), plus request time
+    bound = CACHE_MAX_AGE + 5.0
+    while hub.call("dave", "GET", path).status_code == 200:
+        assert time.monotonic() - started < bound, "dave still reads the share after the bound"
+        time.sleep(0.2)
+    assert hub.call("dave", "GET", path).status_code == 404
+    assert hub.call("dave", "GET", "whoami").json()["groups"] == []
+
+
+# -- a browser: hub login, OAuth, the viewer's collaborate form ---------------------------------
+
+
+def _browser_login(hub: Hub, name: str) -> requests.Session:
+    """A cookie session logged in to the hub's login page (the dummy authenticator's form)."""
+    browser = requests.Session()
+    form = browser.get(f"{hub.url}/hub/login", timeout=30)
+    assert form.status_code == 200
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form.text)
+    assert xsrf is not None
+    done = browser.post(
+        f"{hub.url}/hub/login",
+        data={"username": name, "password": PASSWORD, "_xsrf": xsrf.group(1)},
+        timeout=30,
+        allow_redirects=False,
+    )
+    assert done.status_code == 302, done.text[:300]
+    return browser
+
+
+def test_a_browser_logs_in_through_the_hub_and_collaborates_on_the_link_page(hub: Hub) -> None:
+    # Given a physics share, and bob logged in to the hub in a browser
+    share = _group_share(hub, "Browser collaboration")
+    browser = _browser_login(hub, "bob")
+    # When he opens the grantee page: the service sends him through the hub's OAuth and back
+    page = browser.get(hub.service_url + f"convshare/v/{share['share_id']}", timeout=30)
+    assert page.status_code == 200, page.url
+    assert page.url == hub.service_url + f"convshare/v/{share['share_id']}"
+    assert "Browser collaboration" in page.text
+    # Then the public link page recognises him too (the hub's OAuth cookie), with the form
+    link_page = browser.get(share["url"], timeout=30)
+    assert link_page.status_code == 200
+    assert 'name="text"' in link_page.text
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', link_page.text)
+    assert xsrf is not None
+    posted = browser.post(
+        share["url"] + "/messages",
+        data={"text": "Posted from the browser", "_xsrf": xsrf.group(1)},
+        headers={"Origin": hub.url, "Sec-Fetch-Site": "same-origin"},
+        timeout=30,
+        allow_redirects=False,
+    )
+    assert posted.status_code == 303, posted.text[:500]
+    assert "Posted from the browser" in _link_page(share["url"]).text
+    # and an anonymous visitor of the same link sees no form
+    assert 'name="text"' not in _link_page(share["url"]).text
+
+
+def test_a_browser_post_without_the_xsrf_token_is_refused(hub: Hub) -> None:
+    share = _group_share(hub, "No cross-site posts")
+    browser = _browser_login(hub, "bob")
+    assert browser.get(hub.service_url + f"convshare/v/{share['share_id']}", timeout=30).status_code == 200
+    forged = browser.post(
+        share["url"] + "/messages",
+        data={"text": "FORGED-MESSAGE"},
+        headers={"Origin": "https://evil.example.org"},
+        timeout=30,
+        allow_redirects=False,
+    )
+    assert forged.status_code in (403, 404)
+    assert "FORGED-MESSAGE" not in _link_page(share["url"]).text
+
+
+# -- admins -------------------------------------------------------------------------------------
+
+
+def test_a_hub_admin_revokes_any_share_and_its_link_answers_404(hub: Hub) -> None:
+    share = _share(hub, "alice", "To be revoked")
+    assert _link_page(share["url"]).status_code == 200
+    # bob (not an admin, not the owner) may not
+    assert hub.call("bob", "DELETE", f"shares/{share['share_id']}").status_code == 404
+    revoked = hub.call("hubadmin", "DELETE", f"shares/{share['share_id']}")
+    assert revoked.status_code == 204, revoked.text
+    assert _link_page(share["url"]).status_code == 404
+
+
+# -- scopes -------------------------------------------------------------------------------------
+
+
+def test_a_token_without_the_collaborate_scope_cannot_post_messages(hub: Hub) -> None:
+    share = _group_share(hub, "Read but not write")
+    token = hub.login("bob", scopes=["access:services!service=convshare"])
+    response = requests.post(
+        hub.api + f"shares/{share['share_id']}/messages",
+        json={"text": "hello"},
+        headers={"Authorization": f"token {token}"},
+        timeout=30,
+    )
+    assert response.status_code == 403
+    assert "custom:convshare:collaborate" in response.json()["message"]
+
+
+def test_a_token_without_access_to_the_service_is_refused(hub: Hub) -> None:
+    token = hub.login("bob", scopes=["read:users:name!user=bob"])
+    response = requests.get(hub.api + "whoami", headers={"Authorization": f"token {token}"}, timeout=30)
+    assert response.status_code == 403
+
+
+# -- the service is no notebook server ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "api/contents"),
+        ("POST", "api/kernels"),
+        ("GET", "api/sessions"),
+        ("GET", "api/kernelspecs"),
+        ("GET", "files/convshare.db"),
+    ],
+)
+def test_contents_kernels_and_files_of_the_service_are_refused(hub: Hub, method: str, path: str) -> None:
+    response = requests.request(
+        method,
+        hub.service_url + path,
+        headers={"Authorization": f"token {hub.token('alice')}"},
+        timeout=30,
+        allow_redirects=False,
+    )
+    assert response.status_code in (403, 404), (path, response.status_code, response.text[:200])
+
+
+# -- notebooks on the hub: the client uses the service ------------------------------------------
+
+KERNEL_SCRIPT = """
+import json
+from jupyter_convshare.client import ConvShareClient
+client = ConvShareClient()
+share = client.share([
+    {"role": "user", "content": "Shared from a kernel"},
+    {"role": "assistant", "content": "Through the hub service."},
+], title="From a kernel")
+print(json.dumps({"server_url": client.server_url, "url": share.url, "whoami": client.whoami()}))
+"""
+
+
+def test_a_kernel_on_the_hub_shares_through_the_service_with_its_servers_token(hub: Hub, tmp_path: Path) -> None:
+    # Given the environment a kernel of alice's server has: the hub's variables, the
+    # service URL from c.Spawner.environment, and a token with c.Spawner.server_token_scopes
+    namespace: dict[str, Any] = {}
+    exec(compile(EXAMPLE_CONFIG.read_text(), "example", "exec"), {"get_config": lambda: _Recorder(), "sys": sys}, namespace)
+    server_scopes = namespace["c"].Spawner.server_token_scopes
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "CONVSHARE"))}
+    env.update(
+        {
+            "JUPYTERHUB_API_TOKEN": hub.login("alice", scopes=list(server_scopes)),
+            "JUPYTERHUB_API_URL": f"http://127.0.0.1:{hub.ports['hub']}/hub/api",
+            "JUPYTERHUB_USER": "alice",
+            "CONVSHARE_SERVICE_URL": hub.service_url,
+            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),  # no running servers to find
+        }
+    )
+    # When it shares with the notebook client
+    done = subprocess.run(
+        [sys.executable, "-c", KERNEL_SCRIPT], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # Then the share is alice's, made on the service, and its link opens anonymously
+    assert result["server_url"] == hub.service_url
+    assert result["whoami"]["name"] == "alice"
+    page = _link_page(result["url"])
+    assert page.status_code == 200
+    assert "Through the hub service." in page.text
+
+
+class _Recorder:
+    """Stands in for JupyterHub's config object when the example is read for its values."""
+
+    def __getattr__(self, name: str) -> Any:
+        value = _Section()
+        object.__setattr__(self, name, value)
+        return value
+
+
+class _Section:
+    pass
