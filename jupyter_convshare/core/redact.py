@@ -335,13 +335,15 @@ _KINDS: list[_Kind] = [
     # the whole block when its end is there, else the header line onwards to a blank line
     _k("private_key", "private key", "a",
        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
-       r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\n]*)", 0),
+       # the body never crosses another "-----" (the next header): linear on pasted logs
+       r"(?:(?:[^-]|-(?!----)){0,16384}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+       r"|[A-Za-z0-9+/=\s\\n]{0,16384})", 0),
     # password = "literal" / password: literal (config style). Calls, variables and
     # placeholders (getpass(), os.environ[...], ****, <password>, ${VAR}) do not count.
     _k("password", "password", "a",
        r"(?i)\b(?:password|passwd|pwd|db_pass|pass_word)\b[\"']?\s*[:=]\s*"
-       r"(?:([\"'])(?![*x.<{$%\s]*\1)(?P<v>[^\"'\n]{4,})\1"
-       r"|(?![*<{$%]|[xX]{3})(?P<w>[A-Za-z0-9!@#^&*_+\-.~]{6,})(?![\w.(\[]))", 0),
+       r"(?:([\"'])(?![*x.<{$%\s]{0,256}\1)(?P<v>[^\"'\n]{4,256})\1"
+       r"|(?![*<{$%]|[xX]{3})(?P<w>[A-Za-z0-9!@#^&*_+\-.~]{6,256})(?![\w.(\[]))", 0),
 ]
 _EMAIL_KIND = _Kind("email", "e-mail", "an e-mail address", "email", _EMAIL_RE, 1)
 _HOME_KIND = _Kind("home_path", "home path", "an absolute home directory path", "home_path", _HOME_POSIX_RE, 0)
@@ -391,9 +393,16 @@ def mask_text(text: str, masks: Iterable[str]) -> str:
         return text
     kinds = (_KINDS if "secret" in masks else []) + ([_EMAIL_KIND] if "email" in masks else [])
     for kind in kinds:
-        spans = list(_spans(kind, text))
-        for start, end, _ in reversed(spans):
-            text = text[:start] + f"[redacted {kind.label}]" + text[end:]
+        # one pass of slices, not a new string per match (a log of thousands stays linear)
+        pieces: list[str] = []
+        at = 0
+        for start, end, _ in _spans(kind, text):
+            pieces.append(text[at:start])
+            pieces.append(f"[redacted {kind.label}]")
+            at = end
+        if pieces:
+            pieces.append(text[at:])
+            text = "".join(pieces)
     return text
 
 
