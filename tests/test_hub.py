@@ -429,6 +429,39 @@ def test_a_hub_admin_revokes_any_share_and_its_link_answers_404(hub: Hub) -> Non
 # -- scopes -------------------------------------------------------------------------------------
 
 
+def test_a_token_without_the_share_scope_cannot_create_links(hub: Hub) -> None:
+    token = hub.login("bob", scopes=["access:services!service=convshare"])
+    headers = {"Authorization": f"token {token}"}
+    response = requests.post(
+        hub.api + "shares", json={"conversation": MESSAGES}, headers=headers, timeout=30
+    )
+    assert response.status_code == 403
+    assert "custom:convshare:share" in response.json()["message"]
+    # but it still reads what is shared with bob
+    assert requests.get(hub.api + "shared-with-me", headers=headers, timeout=30).status_code == 200
+
+
+def test_a_token_without_the_public_scope_shares_with_the_link_off(hub: Hub) -> None:
+    token = hub.login("bob", scopes=["access:services!service=convshare", "custom:convshare:share"])
+    headers = {"Authorization": f"token {token}"}
+    created = requests.post(
+        hub.api + "shares", json={"conversation": MESSAGES, "title": "Grants only"}, headers=headers, timeout=30
+    )
+    assert created.status_code == 201, created.text
+    share = created.json()
+    assert share["link_enabled"] is False
+    assert _link_page(share["url"]).status_code == 404
+    turned_on = requests.patch(
+        hub.api + f"shares/{share['share_id']}", json={"link_enabled": True}, headers=headers, timeout=30
+    )
+    assert turned_on.status_code == 403
+    assert turned_on.json()["field"] == "link_enabled"
+    assert "custom:convshare:public" in turned_on.json()["message"]
+    # the same user with the scope (his full login token) may turn it on
+    assert hub.call("bob", "PATCH", f"shares/{share['share_id']}", json={"link_enabled": True}).status_code == 200
+    assert _link_page(share["url"]).status_code == 200
+
+
 def test_a_token_without_the_collaborate_scope_cannot_post_messages(hub: Hub) -> None:
     share = _group_share(hub, "Read but not write")
     token = hub.login("bob", scopes=["access:services!service=convshare"])
