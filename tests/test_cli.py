@@ -148,6 +148,7 @@ def test_share_stores_the_attachment_found_beside_the_chat_file(cli, demo_chat):
     result = share_json(cli, str(demo_chat))
     # When its conversation is exported as lossless JSON
     done = cli("export", result["share_id"], "--format=json")
+    assert done.returncode == 0, done.stderr
     # Then the attachment was stored with its bytes
     (attachment,) = json.loads(done.stdout)["attachments"].values()
     assert attachment["available"] is True
