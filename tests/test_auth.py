@@ -23,6 +23,7 @@ from jupyter_server.utils import JupyterServerAuthWarning, url_path_join
 from tornado import web
 
 from jupyter_convshare.server import admin_api as admin_api_module
+from jupyter_convshare.server import hub_proxy as hub_proxy_module
 from jupyter_convshare.server import api as api_module
 from jupyter_convshare.server import health as health_module
 from jupyter_convshare.server import library_api as library_api_module
@@ -188,6 +189,7 @@ def test_the_handler_table_is_the_viewer_then_the_api(convshare_app):
         + list(api_module.default_handlers)
         + list(library_api_module.default_handlers)
         + list(admin_api_module.default_handlers)
+        + list(hub_proxy_module.sync_handlers)
     )
     assert handlers == expected
 

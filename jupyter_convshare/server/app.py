@@ -36,6 +36,7 @@ from ..core.access import Principal, has_capability
 from ..core.policy import Policy
 from ..core.errors import Conflict, ConvShareError, Forbidden, InvalidRequest
 from ..core.model import Message
+from ..core.redact import hidden_message_ids
 from ..core.shares import (
     EXPIRY_PRESETS,
     MAX_MESSAGE_CHARS,
@@ -292,6 +293,15 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         help="""Where group membership comes from (a GroupSource subclass).""",
     ).tag(config=True)
 
+    hub_service_url = Unicode(
+        help="""URL of the JupyterHub convshare service this single-user server uses instead
+        of a store of its own, e.g. 'https://hub.example.org/services/convshare/'. Every
+        convshare/api route is then forwarded there with the server's hub token
+        (JUPYTERHUB_API_TOKEN, which needs access:services!service=convshare), and files shared
+        live are pushed there when they change (server/hub_proxy.py). Default:
+        CONVSHARE_SERVICE_URL when JUPYTERHUB_API_TOKEN is set too, else '' (standalone).""",
+    ).tag(config=True)
+
     service_class = Type(
         default_value=ShareService,
         klass=ShareService,
@@ -312,6 +322,19 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
             return getpass.getuser()
         except (KeyError, OSError):  # no passwd entry (some containers)
             return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "owner"
+
+    @default("hub_service_url")
+    def _default_hub_service_url(self) -> str:
+        from .hub_proxy import service_url_from_env
+
+        return service_url_from_env(os.environ)
+
+    @validate("hub_service_url")
+    def _validate_hub_service_url(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip()
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"ConvShareApp.hub_service_url: {value!r} must start with http:// or https://")
+        return value if not value or value.endswith("/") else value + "/"
 
     @default("default_expires")
     def _default_default_expires(self) -> str:
@@ -377,7 +400,16 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
     # -- extension hooks ------------------------------------------------------------------
 
     def initialize_settings(self) -> None:
-        """Open the share store and expose the app and service to handlers."""
+        """Open the share store and expose the app and service to handlers (with
+        ``hub_service_url``: no store, the hub service's forwarder instead)."""
+        if self.hub_service_url:
+            from .hub_proxy import TOKEN_ENV, HubForwarder
+
+            self.hub: HubForwarder | None = HubForwarder(self, os.environ.get(TOKEN_ENV, ""))
+            self.settings.update({"convshare_app": self})
+            self.log.info("convshare: using the hub service at %s (no local store)", self.hub_service_url)
+            return
+        self.hub = None
         self.service: ShareService = self.service_class.open(
             self.store_dir,
             allow_never=self.allow_never_expires,
@@ -449,16 +481,29 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
     def initialize_handlers(self) -> None:
         """Viewer routes (public, link-gated), then the REST API and the library's routes
         (authenticated)."""
-        from . import admin_api, api, health, library_api, viewer
+        from . import admin_api, api, health, hub_proxy, library_api, viewer
 
+        if self.hub_service_url:  # a hub single-user server: the service has the store
+            self.handlers.extend(hub_proxy.forward_handlers)
+            return
         self.handlers.extend(viewer.default_handlers)
         self.handlers.extend(health.default_handlers)
         self.handlers.extend(api.default_handlers)
         self.handlers.extend(library_api.default_handlers)
         self.handlers.extend(admin_api.default_handlers)
+        self.handlers.extend(hub_proxy.sync_handlers)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Start pushing live files to the hub service (``hub_service_url`` only)."""
+        hub = getattr(self, "hub", None)
+        if hub is not None:
+            hub.pusher.start()
 
     async def stop_extension(self) -> None:
         """Write the views counted in memory, then close the store, when the server stops."""
+        hub = getattr(self, "hub", None)
+        if hub is not None:
+            await hub.pusher.stop()
         if not hasattr(self, "service"):
             return
         if self._view_flush_timer is not None:
@@ -832,6 +877,8 @@ class ConvShareApp(ExtensionAppJinjaMixin, ExtensionApp):
         parent = parent_id if parent_id is not None else conversation.active_leaf_id
         if parent is None or parent not in conversation.messages:
             return None
+        if principal.name != share.owner and parent in hidden_message_ids(conversation, share.redaction):
+            return None  # a message its viewers do not see: the store refuses it (404), nothing is posted
         if self.serverapp is None:
             return None
         try:

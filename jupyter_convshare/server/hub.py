@@ -368,6 +368,7 @@ def hub_service_config(
     c.HubOAuth.cache_max_age = int(cache_max_age)
     c.ConvShareApp.store_dir = str(store)
     c.ConvShareApp.group_source_class = HubGroupSource
+    c.ConvShareApp.hub_service_url = ""  # the service has the store: it forwards nowhere
     # hub user names never contain "/": no hub user acts as the service's principal
     c.ConvShareApp.owner = f"jupyterhub-service/{name}"
     link_base = public_url or env.get("JUPYTERHUB_PUBLIC_URL", "")

@@ -1,0 +1,166 @@
+"""A single-user server on JupyterHub uses the hub's convshare service (issue 6 item 2).
+
+The real hub of ``tests/hub_helpers.py`` (``examples/jupyterhub_config.py``), with single-user
+servers that load ``jupyter_convshare`` (``CONVSHARE_SERVICE_URL`` from
+``c.Spawner.environment``, the server's ``JUPYTERHUB_API_TOKEN``): alice's server forwards
+``convshare/api/*`` to the service, shares a ``.chat`` file of her home, and pushes the
+file's changes to the service while it runs; the link keeps the last state once it stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+pytest.importorskip("jupyterhub", reason="jupyterhub is not installed (pip install -e '.[test]')")
+import requests  # noqa: E402
+
+from .hub_helpers import Hub  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("configurable-http-proxy") is None,
+    reason="configurable-http-proxy is not on PATH (npm install -g configurable-http-proxy; .ci/run does)",
+)
+
+T0 = 1781232974.0
+PUSH_WAIT_SECONDS = 30.0
+"""Bound on how long a change of the file may take to reach the link (checks every 0.5 s)."""
+
+
+def _chat(*bodies: str) -> dict[str, Any]:
+    """A jupyterlab-chat document: alternating user / persona messages."""
+    users = {
+        "ada": {"username": "ada", "name": "Ada", "display_name": "Ada", "bot": False},
+        "bot": {"username": "bot", "name": "Jupyternaut", "display_name": "Jupyternaut", "bot": True},
+    }
+    messages = [
+        {"type": "msg", "id": f"m{i}", "body": body, "time": T0 + i, "sender": "ada" if i % 2 == 0 else "bot",
+         "raw_time": False}
+        for i, body in enumerate(bodies)
+    ]
+    return {"messages": messages, "users": users, "attachments": {}, "metadata": {"id": "hub-live-chat"}}
+
+
+def _write_chat(path: Path, document: dict[str, Any], mtime: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    os.utime(path, (mtime, mtime))
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """A hub whose single-user servers load the convshare extension."""
+    started = Hub(tmp_path_factory.mktemp("hub-singleuser"), singleuser_extension=True)
+    try:
+        started.start()
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def alice_home(hub: Hub) -> Path:
+    """alice's home (her server's root) with a ``.chat`` file, and her server running."""
+    home = hub.tmp / "home" / "alice"
+    _write_chat(home / "seminar.chat", _chat("Why is the sky blue?", "Rayleigh scattering."), T0)
+    assert hub.hub_api("POST", "users/alice/server").status_code in (201, 202)
+    hub.wait_server("alice", running=True)
+    return home
+
+
+def _server(hub: Hub, user: str, method: str, path: str, token: str | None = "", **kwargs: Any) -> requests.Response:
+    """A call to ``user``'s own server's convshare API through the proxy (default: their token)."""
+    headers = dict(kwargs.pop("headers", {}))
+    if token is not None:
+        headers["Authorization"] = f"token {token or hub.token(user)}"
+    return requests.request(
+        method, f"{hub.url}/user/{user}/convshare/api/{path}", headers=headers, timeout=60,
+        allow_redirects=False, **kwargs,
+    )
+
+
+def _page(url: str) -> requests.Response:
+    """Open a link anonymously: no token, no cookie."""
+    return requests.get(url, timeout=30, allow_redirects=False)
+
+
+def test_her_servers_api_is_the_service_as_alice(hub: Hub, alice_home: Path) -> None:
+    # When alice asks her own server who she is
+    response = _server(hub, "alice", "GET", "whoami")
+    # Then the service answers, with her hub identity (her server's token)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"name": "alice", "groups": ["physics"], "is_admin": False}
+    # and what a share made on the service directly is listed through her server
+    made = hub.call("alice", "POST", "shares", json={"conversation": [{"role": "user", "content": "hi"}]})
+    assert made.status_code == 201
+    listed = _server(hub, "alice", "GET", "shares").json()["shares"]
+    assert made.json()["share_id"] in [s["share_id"] for s in listed]
+
+
+def test_her_server_forwards_nothing_without_her_login(hub: Hub, alice_home: Path) -> None:
+    assert _server(hub, "alice", "GET", "whoami", token=None).status_code in (302, 403)
+    # bob's token does not open alice's server
+    assert _server(hub, "alice", "GET", "whoami", token=hub.token("bob")).status_code in (302, 403, 404)
+
+
+@pytest.mark.parametrize("path", ["%2E%2E/%2E%2E/hub/api/user", "shares/..%2F..%2Fhealth", "shares//x"])
+def test_a_path_that_leaves_the_api_is_not_forwarded(hub: Hub, alice_home: Path, path: str) -> None:
+    # (a client may resolve the dot segments itself: then jupyter-server's own 404 answers)
+    response = _server(hub, "alice", "GET", path)
+    assert response.status_code == 404
+    assert '"name": "alice"' not in response.text
+
+
+def test_only_the_owner_pushes_a_new_state_of_a_conversation(hub: Hub) -> None:
+    # Given a conversation of alice on the service
+    made = hub.call("alice", "POST", "conversations", json={"conversation": _chat("One", "Two"), "name": "a.chat"})
+    assert made.status_code == 201, made.text
+    conversation_id = made.json()["id"]
+    newer = {"conversation": _chat("One", "Two", "Three"), "format": "jupyterlab-chat"}
+    # bob cannot push to it
+    refused = hub.call("bob", "POST", f"conversations/{conversation_id}/sync", json=newer)
+    assert refused.status_code == 404
+    # alice can, and the new message is merged in
+    pushed = hub.call("alice", "POST", f"conversations/{conversation_id}/sync", json=newer)
+    assert pushed.status_code == 200, pushed.text
+    assert pushed.json()["message_count"] == 3
+
+
+def test_a_live_chat_shared_from_her_server_follows_the_file_and_outlives_the_server(
+    hub: Hub, alice_home: Path
+) -> None:
+    # Given alice shares seminar.chat of her home through her server
+    created = _server(hub, "alice", "POST", "shares", json={"path": "seminar.chat", "mode": "live"})
+    assert created.status_code == 201, created.text
+    share = created.json()
+    # Then the link is the service's, and opens anonymously
+    assert share["url"].startswith(hub.service_url + "convshare/s/")
+    assert "Rayleigh scattering." in _page(share["url"]).text
+    # and sharing the file again answers the same share
+    again = _server(hub, "alice", "POST", "shares", json={"path": "seminar.chat"})
+    assert again.status_code == 200, again.text
+    assert again.json()["share_id"] == share["share_id"]
+    # When the file changes while her server runs
+    _write_chat(
+        alice_home / "seminar.chat",
+        _chat("Why is the sky blue?", "Rayleigh scattering.", "And why are sunsets red?"),
+        T0 + 60,
+    )
+    # Then the viewer shows the change (her server pushed it)
+    deadline = time.monotonic() + PUSH_WAIT_SECONDS
+    while "And why are sunsets red?" not in _page(share["url"]).text:
+        assert time.monotonic() < deadline, f"the change never reached the link:\n{hub.log_tail()}"
+        time.sleep(0.3)
+    # When her server stops
+    assert hub.hub_api("DELETE", "users/alice/server").status_code in (202, 204)
+    hub.wait_server("alice", running=False)
+    # Then the link still serves the last state
+    page = _page(share["url"])
+    assert page.status_code == 200
+    assert "And why are sunsets red?" in page.text
