@@ -232,10 +232,9 @@ class HubForwarder:
         )
         try:
             return await self.http.fetch(request, raise_error=False)
-        except HTTPClientError as exc:  # pragma: no cover - raise_error=False returns these
-            assert exc.response is not None
-            return exc.response
-        except Exception as exc:  # connection refused, timeout, body too large
+        except Exception as exc:  # connection refused or closed, timeout, body too large
+            if isinstance(exc, HTTPClientError) and exc.response is not None:
+                return exc.response
             self.app.log.warning("convshare: the hub service at %s did not answer: %s", self.base, exc)
             raise web.HTTPError(502, "the hub's convshare service did not answer: %s", exc) from None
 
