@@ -10,6 +10,8 @@ module hub of ``tests/test_hub.py``), with hub identities instead of test tokens
 * the groups of the table (``class-2026``: student1, student2; ``team``: carol) are hub
   groups, made through the hub's REST API;
 * the table's admin ("admin") is a hub admin (the hub's admin flag, no convshare config);
+  every admin row is asked again as "steward", a convshare admin only by the example's
+  hub role for the group "teachers" (``custom:convshare:admin``);
 * "organization" is every hub user.
 
 Each case's share is made in the service's own store folder (``ShareService.open`` on it,
@@ -27,7 +29,7 @@ import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -60,6 +62,8 @@ pytestmark = pytest.mark.skipif(
 
 HUB_ADMIN = "admin"
 """The matrix's admin actor: a hub admin here."""
+SCOPE_ADMIN = "steward"
+"""A convshare admin by the hub role of the group "teachers" (custom:convshare:admin), not a hub admin."""
 THREADS = 4
 """Concurrent requests (the proxy and the service on 2 cores: more does not go faster)."""
 
@@ -130,34 +134,34 @@ def _ask(hub: Hub, sessions: threading.local, endpoint: Endpoint, user: str | No
     )
 
 
-def test_every_endpoint_answers_every_hub_actor_in_every_share_state_with_the_right_status(
-    matrix_hub: Hub,
-) -> None:
-    # Given a fresh share per case in the service's store, in the case's state
-    _hub_sees_the_matrix_identities(matrix_hub)
-    service = ShareService.open(matrix_hub.tmp / "convshare-store")
+Case = tuple[str, Endpoint, str, str]
+"""``(target, endpoint, actor, state)``: one row of the matrix's :data:`CASES`."""
 
-    async def make_all() -> list[tuple[str, Endpoint, str, str, dict[str, str]]]:
+
+def _wrong_answers(hub: Hub, cases: list[Case], user_of: Callable[[str, str], str | None], first: int) -> list[str]:
+    """Make every case's share (conversation ids from ``matrix-<first>`` on, unique per
+    store), then ask each case's request as ``user_of(target, actor)`` through the proxy;
+    answers one line per case whose status is not the table's, or is a 5xx."""
+    service = ShareService.open(hub.tmp / "convshare-store")
+
+    async def make_all() -> list[dict[str, str]]:
         return [
-            (target, endpoint, actor, state, await make_case(service, actor, state, number, target))
-            for number, (target, endpoint, actor, state) in enumerate(CASES)
+            await make_case(service, actor, state, first + number, target)
+            for number, (target, _, actor, state) in enumerate(cases)
         ]
 
     try:
         started = time.monotonic()
-        prepared = asyncio.run(make_all())
-        print(f"{len(prepared)} cases made in {time.monotonic() - started:.1f} s")
+        made = asyncio.run(make_all())
+        print(f"{len(cases)} cases made in {time.monotonic() - started:.1f} s")
     finally:
         service.close()
     sessions = threading.local()
 
-    def one(case: tuple[str, Endpoint, str, str, dict[str, str]]) -> str | None:
-        target, endpoint, actor, state, ids = case
-        user = ACTORS[actor] if target == "share" else RESHARE_ACTORS[actor]
-        # When the actor asks through the proxy with their hub token
-        response = _ask(matrix_hub, sessions, endpoint, user, ids)
+    def one(case: tuple[Case, dict[str, str]]) -> str | None:
+        (target, endpoint, actor, state), ids = case
+        response = _ask(hub, sessions, endpoint, user_of(target, actor), ids)
         want = expected(endpoint, actor, state) if target == "share" else expected_on_reshare(endpoint, actor, state)
-        # Then the status is exactly the standalone server's, and never a 500
         if response.status_code != want or response.status_code >= 500:
             return (f"{target}: {endpoint.method} {endpoint.path} {endpoint.body or ''} as {actor}, {state}: "
                     f"{response.status_code} (expected {want}) {response.text[:120]!r}")
@@ -165,9 +169,40 @@ def test_every_endpoint_answers_every_hub_actor_in_every_share_state_with_the_ri
 
     started = time.monotonic()
     with ThreadPoolExecutor(THREADS) as pool:
-        wrong = [w for w in pool.map(one, prepared) if w is not None]
-    print(f"{len(prepared)} requests in {time.monotonic() - started:.1f} s")
+        wrong = [w for w in pool.map(one, zip(cases, made)) if w is not None]
+    print(f"{len(cases)} requests in {time.monotonic() - started:.1f} s")
+    return wrong
+
+
+def test_every_endpoint_answers_every_hub_actor_in_every_share_state_with_the_right_status(
+    matrix_hub: Hub,
+) -> None:
+    # Given a fresh share per case in the service's store, in the case's state
+    _hub_sees_the_matrix_identities(matrix_hub)
+    # When each actor asks through the proxy with their hub token
+    wrong = _wrong_answers(
+        matrix_hub, CASES, lambda target, actor: (ACTORS if target == "share" else RESHARE_ACTORS)[actor], 0
+    )
+    # Then every status is exactly the standalone server's, and never a 500
     assert not wrong, f"{len(wrong)} of {len(CASES)} cases wrong:\n" + "\n".join(wrong)
+
+
+def test_a_convshare_admin_by_hub_role_answers_as_a_hub_admin_does(matrix_hub: Hub) -> None:
+    # Given steward, no hub admin, in the hub group "teachers" whose role (the example's
+    # "convshare-teachers") grants custom:convshare:admin
+    assert matrix_hub.hub_api("POST", f"users/{SCOPE_ADMIN}").status_code in (201, 409)
+    made = matrix_hub.hub_api("POST", "groups/teachers")
+    assert made.status_code in (201, 409), made.text
+    added = matrix_hub.hub_api("POST", "groups/teachers/users", json={"users": [SCOPE_ADMIN]})
+    assert added.status_code == 200, added.text
+    whoami = matrix_hub.call(SCOPE_ADMIN, "GET", "whoami").json()
+    assert whoami == {"name": SCOPE_ADMIN, "groups": ["teachers"], "is_admin": True}
+    assert matrix_hub.hub_api("GET", f"users/{SCOPE_ADMIN}").json()["admin"] is False
+    # When steward asks everything the table's admin asks
+    cases = [case for case in CASES if case[2] == "admin"]
+    wrong = _wrong_answers(matrix_hub, cases, lambda target, actor: SCOPE_ADMIN, len(CASES))
+    # Then every answer is the admin's
+    assert not wrong, f"{len(wrong)} of {len(cases)} cases wrong:\n" + "\n".join(wrong)
 
 
 def test_the_hub_matrix_asks_every_actor_and_endpoint_of_the_standalone_one() -> None:
