@@ -66,6 +66,8 @@ def jp_server_config(tmp_path):
         },
         "ConvShareApp": {
             "store_dir": str(tmp_path / "convshare-store"),
+            # standalone even when the tests run inside a JupyterHub single-user server
+            "hub_service_url": "",
         },
     }
 
