@@ -120,7 +120,7 @@ async def test_a_collaborator_loses_the_right_with_the_grant(api):
 @pytest.mark.parametrize("body, field, status", [
     ({"text": ""}, "text", 400),
     ({"text": None}, "text", 400),
-    ({"text": "x", "parent_id": "no-such-message"}, "parent_id", 400),
+    ({"text": "x", "parent_id": "no-such-message"}, "parent_id", 404),  # as a message viewers do not see
     ({"text": "x", "parent_id": 7}, "parent_id", 400),
     ({"text": "x", "author_id": "remote:teacher"}, "author_id", 400),
 ])

@@ -62,7 +62,7 @@ from .errors import (
     TooLarge,
 )
 from .model import Conversation, format_time, new_id
-from .redact import Redaction, blob_reader, viewer_copy
+from .redact import Redaction, blob_reader, viewer_copy, viewer_title
 from .shares import UNSET, ShareService
 from .store import ConversationRecord, GrantRecord, LibraryRecord, ShareRecord, StoreSession
 from .tokens import lookup_key, new_share_id
@@ -586,7 +586,7 @@ class Library:
                 tx.insert_library_item(
                     LibraryRecord(
                         item_id=item_id, user=p.name, share_id=record.share_id, conversation_id=None,
-                        origin=THIS_SERVER, origin_title=record.title, name=None, tags=(),
+                        origin=THIS_SERVER, origin_title=_shown_title(record), name=None, tags=(),
                         archived=False, saved_at=now, updated_at=now, link_lookup=lookup,
                     )
                 )
@@ -636,7 +636,7 @@ class Library:
                 tx.insert_library_item(
                     LibraryRecord(
                         item_id=item_id, user=p.name, share_id=share_id, conversation_id=None,
-                        origin=THIS_SERVER, origin_title=record.title, name=None, tags=(),
+                        origin=THIS_SERVER, origin_title=_shown_title(record), name=None, tags=(),
                         archived=False, saved_at=now, updated_at=now, link_lookup=None,
                     )
                 )
@@ -886,7 +886,7 @@ class Library:
                         raise _item_not_found()
                     row = LibraryRecord(
                         item_id=new_share_id(), user=p.name, share_id=current.share_id,
-                        conversation_id=None, origin=THIS_SERVER, origin_title=record.title,
+                        conversation_id=None, origin=THIS_SERVER, origin_title=_shown_title(record),
                         name=None, tags=(), archived=False, saved_at=current.saved_at,
                         updated_at=now, link_lookup=None,
                     )
@@ -969,7 +969,7 @@ class Library:
             items.append(
                 LibraryItem(
                     item_id=GRANT_ITEM_PREFIX + record.share_id, user=p.name, kind="granted",
-                    share_id=record.share_id, conversation_id=None, title=record.title, name=None,
+                    share_id=record.share_id, conversation_id=None, title=_shown_title(record), name=None,
                     origin=THIS_SERVER, owner=record.owner, permission=permission, status="active",
                     tags=[], archived=False,
                     saved_at=min(g.created_at for g in grants if access.grant_matches(p, g)),
@@ -1011,12 +1011,18 @@ class Library:
             link = self.service._share(share).link
         return LibraryItem(
             **base, share_id=row.share_id, conversation_id=None,  # type: ignore[arg-type]
-            title=(share.title if share is not None else None) or row.origin_title,
+            title=(_shown_title(share) if share is not None else None) or viewer_title(row.origin_title, None),
             origin=THIS_SERVER, owner=share.owner if (share is not None and visible.granted) else None,
             permission=visible.permission, status=visible.status,
             updated_at=max(row.updated_at, share.updated_at) if share is not None else row.updated_at,
             link=link,
         )
+
+
+def _shown_title(record: ShareRecord) -> str | None:
+    """The title of a share's conversation as its viewers see it (the share's masks:
+    ``core.redact.viewer_title``); library items never show more than the viewer page."""
+    return viewer_title(record.title, Redaction.from_stored(record.redaction))
 
 
 def _visibility(

@@ -44,11 +44,13 @@ __all__ = [
     "blob_reader",
     "find_secrets",
     "find_sensitive",
+    "hidden_message_ids",
     "is_text_attachment",
     "mask_text",
     "scrub_paths",
     "secrets_only",
     "viewer_copy",
+    "viewer_title",
 ]
 
 _DROPPED_ROLES = frozenset({"system", "developer"})
@@ -834,6 +836,44 @@ def viewer_copy(
     if masks:
         _apply_masks(conv, masks, read_attachment)
     return conv
+
+
+def hidden_message_ids(conversation: Conversation, redaction: Redaction | None) -> set[str]:
+    """The ids of the messages the owner's choices remove from :func:`viewer_copy`: the
+    ones ``redaction`` excludes and, with ``exclude_reasoning``, those holding only
+    reasoning. A collaborator naming one of these as a parent gets the answer of a message
+    that does not exist. (System prompts, which every viewer copy drops, are not in it: a
+    reply to one is re-linked in the viewer's copy like its other children.)
+
+    Args:
+        conversation: the stored conversation.
+        redaction: the share's choices (``None``: none).
+    """
+    if redaction is None:
+        return set()
+    excluded = set(redaction.exclude_message_ids)
+    reasoning = redaction.exclude_reasoning
+    return {
+        m.id
+        for m in conversation.messages.values()
+        if m.id in excluded or (reasoning and m.parts and all(p.type == "reasoning" for p in m.parts))
+    }
+
+
+def viewer_title(title: str | None, redaction: Redaction | None) -> str | None:
+    """A share's title as anyone but the owner sees it: exactly the title of
+    :func:`viewer_copy` (home paths as ``~``, then the masks of ``redaction``), for the
+    places that show a title without the conversation (shared-with-me, library items,
+    grantee JSON, a reshare maker's share listing).
+
+    Args:
+        title: the stored title, or ``None``.
+        redaction: the share's choices; ``None``: the defaults (secrets masked), so a
+            title whose share is gone never shows a secret.
+    """
+    if not title:
+        return title
+    return mask_text(scrub_paths(title), (redaction if redaction is not None else Redaction()).masks)
 
 
 def _apply_masks(conv: Conversation, masks: frozenset[str], read_attachment: AttachmentReader | None) -> None:

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator, Literal, Mapping, TypeVar
 from . import access
 from .errors import Conflict, Expired, Forbidden, InvalidRequest, NotFound, TooLarge
 from .model import Attachment, Conversation, Message, Part, Participant, format_time, new_id, utcnow
-from .redact import Finding, Redaction, blob_reader, find_sensitive, viewer_copy
+from .redact import Finding, Redaction, blob_reader, find_sensitive, hidden_message_ids, viewer_copy
 from .store import (
     AuditRecord,
     ConversationRecord,
@@ -683,7 +683,9 @@ class ShareService:
             NotFound: (404) no access / no such share; Expired: (410) a grantee, expired share;
             Forbidden: (403) a view-only grantee or an anonymous visitor;
             Conflict: (409) a snapshot share ("snapshots are frozen");
-            InvalidRequest: bad text or unknown ``parent_id`` (``field="parent_id"``).
+            InvalidRequest: bad text or a ``parent_id`` that is not a string (``field="parent_id"``);
+            NotFound: (404, ``field="parent_id"``) no such parent message, or (anyone but the
+                owner) one the share's viewers do not see (:func:`~.redact.hidden_message_ids`).
         """
         p = access.as_principal(principal)
         if not p.authenticated or not p.name:
@@ -712,9 +714,20 @@ class ShareService:
             decided.append(record)
 
         def add(conversation: Conversation) -> Message:
+            # Anyone but the owner sees the viewer's copy: a message the share's choices
+            # leave out does not exist for them, and naming one
+            # answers exactly as an unknown id does (no oracle for excluded ids).
+            hidden: set[str] = set()
+            if p.name != share.owner:
+                redaction = Redaction.from_stored(decided[-1].redaction) if decided else share.redaction
+                hidden = hidden_message_ids(conversation, redaction)
             parent = parent_id if parent_id is not None else conversation.active_leaf_id
-            if parent is not None and parent not in conversation.messages:
-                raise InvalidRequest(f"parent_id: no message {parent!r} in this conversation", field="parent_id")
+            if parent_id is None:
+                # the viewer's active leaf: the nearest ancestor it shows
+                while parent is not None and parent in hidden and parent in conversation.messages:
+                    parent = conversation.messages[parent].parent_id
+            if parent is not None and (parent not in conversation.messages or parent in hidden):
+                raise NotFound(f"parent_id: no message {parent!r} in this conversation", field="parent_id")
             conversation.participants.setdefault(
                 author, Participant(id=author, kind="human", display_name=p.name)
             )

@@ -404,7 +404,7 @@ class _Base(ConvShareAPIHandler):
         return {
             "share_id": share.share_id,
             "conversation_id": share.conversation_id,
-            "title": share.title,
+            "title": redact.viewer_title(share.title, share.redaction),
             "owner": share.owner,
             "permission": permission,
             "url": (
@@ -416,8 +416,12 @@ class _Base(ConvShareAPIHandler):
         }
 
     def share_json(self, share: Share, **extra: Any) -> dict[str, Any]:
-        """The share as JSON (``Share.to_json``) with its absolute ``url`` and ``extra`` keys."""
+        """The share as JSON (``Share.to_json``) with its absolute ``url`` and ``extra`` keys;
+        anyone but the owner (a reshare's creator, an admin) gets the title as viewers see
+        it (``core.redact.viewer_title``)."""
         data = share.to_json(url=self.convshare.share_url(share.link, self.request))
+        if self.principal.name != share.owner:
+            data["title"] = redact.viewer_title(share.title, share.redaction)
         data.update(extra)
         return data
 

@@ -1233,6 +1233,10 @@ _FORM_ERRORS: dict[type[ConvShareError], tuple[str, str]] = {
 def _form_error(exc: ConvShareError, back_url: str | None) -> web.HTTPError:
     """A core error of a form as the viewer's error page: 404 and 410 as for links (no
     way back), anything else with the error's own message and a link back."""
+    if isinstance(exc, NotFound) and exc.field == "parent_id":
+        # the share is fine, the message replied to is gone (or hidden from viewers)
+        return PageError(404, "Message not found",
+                         "The message you replied to is not in this conversation any more.", back_url)
     if isinstance(exc, NotFound):
         return web.HTTPError(404)
     if isinstance(exc, Expired):
