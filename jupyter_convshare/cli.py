@@ -29,6 +29,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -162,16 +163,19 @@ class _StoreBackend:
         if title:
             conversation.title = title
         blobs = self._read_attachments(conversation, path)
-        from .core.redact import find_secrets
+        from .core.redact import secrets_only
 
-        warnings = [w.to_json() for w in find_secrets(conversation)]
         # No source path is recorded: without a server nothing re-reads the file, so the
         # stored copy is what a live share shows until the file is shared again.
         stored = self.service.save_conversation(self.owner, conversation, blobs=blobs)
         share, created = self.service.create_share(
             self.owner, stored.id, expires=expires, mode=cast("ShareMode", mode)
         )
-        return self._json(share, created=created, warnings=warnings)
+        # as the server answers: every finding (stored text files too), ``hidden`` per the
+        # share's choices, and the secrets alone as ``warnings``
+        found = self.service.scan(self.service.get_conversation(self.owner, stored.id), share.redaction)
+        warnings = [f.to_json() for f in secrets_only(found)]
+        return self._json(share, created=created, warnings=warnings, findings=[f.to_json() for f in found])
 
     def _read_attachments(self, conversation: Any, chat_path: Path) -> dict[str, bytes]:
         """Bytes of the file attachments a ``.chat`` file refers to (root-relative paths).
@@ -411,8 +415,9 @@ class ShareCommand(ConvShareCommand):
             raise
         for note in getattr(backend, "notes", []):
             print(f"note: {note}", file=sys.stderr)
-        for warning in result.get("warnings") or []:
-            print(f"warning: {warning.get('message', warning)}", file=sys.stderr)
+        findings = result.get("findings")
+        for finding in findings if findings is not None else result.get("warnings") or []:
+            print(_finding_line(finding), file=sys.stderr)
         if self.json_output:
             self.print_json(result)
             return
@@ -424,6 +429,26 @@ class ShareCommand(ConvShareCommand):
                 f"{self.public_url or DEFAULT_PUBLIC_URL} (use --public-url to print another address).",
                 file=sys.stderr,
             )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _finding_line(finding: Any) -> str:
+    """One line of stderr for a finding of ``share`` (``core.redact.Finding`` JSON, or an
+    older server's secret warning ``{"kind", "message"}``): ``warning:`` for a secret,
+    ``finding:`` for personal data, the masked preview (never the value) and whether
+    viewers see it. Control characters (a hostile attachment name holding terminal escape
+    sequences) become ``?``."""
+    if not isinstance(finding, dict):
+        return _CONTROL.sub("?", f"warning: {finding}")
+    label = "warning" if finding.get("category", "secret") == "secret" else "finding"
+    line = f"{label}: {finding.get('message') or finding.get('kind')}"
+    if finding.get("preview"):
+        line += f" [{finding['preview']}]"
+    if isinstance(finding.get("hidden"), bool):
+        line += " (hidden from viewers)" if finding["hidden"] else " (visible to viewers)"
+    return _CONTROL.sub("?", line)
 
 
 def _print_share(result: dict[str, Any]) -> None:
