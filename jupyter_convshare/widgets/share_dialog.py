@@ -9,7 +9,8 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..client import ConvShareClient, Share, _describe_expiry
+from ..client import ConvShareClient, ConvShareClientError, Share, _describe_expiry
+from ..core.policy import describe_seconds
 from .qrcode import QRCode
 from .status import LazyClient, COPY_HINT, ReadOnlyText, StatusLine, describe_error, reporting, safe_link
 
@@ -74,6 +75,11 @@ class ShareDialog(LazyClient, w.VBox):
         expires, mode, link_enabled, allow_reshare, single_use, chat_posting: the setting
             controls.
         chat_posting_note: why chat posting is unavailable, and the credentials warning.
+        policy: the server's ``GET convshare/api/policy`` answer (``{}``: none), asked at
+            construction when a ``client`` is given, else on the first Create; the
+            dropdown offers only its ``expiry_presets``, and the link / reshare
+            checkboxes stay off and disabled when it forbids them.
+        policy_note: why (the policy's limits and which level set them).
         findings: the last findings the server reported (list of finding dicts).
         findings_html: them, escaped, with what viewers will and will not see.
         exclude_messages: messages to leave out (a ``SelectMultiple`` of message ids).
@@ -127,6 +133,8 @@ class ShareDialog(LazyClient, w.VBox):
             layout=w.Layout(width="auto"),
         )
         self.chat_posting_note = w.HTML()
+        self.policy: dict[str, Any] | None = None  # GET convshare/api/policy, asked once
+        self.policy_note = w.HTML()
         self.findings: list[dict[str, Any]] = []
         self.findings_html = w.HTML()
         self.exclude_messages = w.SelectMultiple(
@@ -182,6 +190,7 @@ class ShareDialog(LazyClient, w.VBox):
                 self.expires,
                 self.mode,
                 w.HBox([self.link_enabled, self.allow_reshare, self.single_use]),
+                self.policy_note,
                 self.chat_posting,
                 self.chat_posting_note,
                 w.HTML("<strong>Before sharing</strong>"),
@@ -203,6 +212,8 @@ class ShareDialog(LazyClient, w.VBox):
             return
         self._explain_chat_posting()
         self._show_findings()
+        if client is not None:
+            self._load_policy()  # a discovered server is asked on first use (Create)
         if conversation_id is not None:
             self._find_existing()
 
@@ -211,6 +222,8 @@ class ShareDialog(LazyClient, w.VBox):
     @reporting
     def create_or_update(self) -> Share | None:
         """Create the share with the chosen settings, or apply them to the current share."""
+        if self.policy is None:
+            self._load_policy()
         if self.share is None:
             if self.conversation_id is not None:
                 share = self.client.create_share(
@@ -364,7 +377,7 @@ class ShareDialog(LazyClient, w.VBox):
             if share.conversation_id == self.conversation_id:
                 self._refresh_findings(share)
                 self._show(share)
-                self.expires.value = _preset_for(share)
+                self.expires.value = self._allowed_preset(_preset_for(share))
                 self.status.say("This conversation is already shared: here is its link.")
                 return
 
@@ -402,10 +415,59 @@ class ShareDialog(LazyClient, w.VBox):
             button.disabled = share is None
         # Update snapshot only re-freezes what the server holds as a snapshot share.
         self.snapshot_button.disabled = share is None or share.mode != "snapshot"
-        self.link_enabled.disabled = share is None or share.link_enabled is None
-        self.allow_reshare.disabled = share is None or share.allow_reshare is None
+        self.link_enabled.disabled = share is None or share.link_enabled is None or not self._allows("allow_link")
+        self.allow_reshare.disabled = (
+            share is None or share.allow_reshare is None or not self._allows("allow_reshare")
+        )
         self.single_use.disabled = share is None or share.single_use is None
         self._explain_chat_posting()
+
+    # -- sharing policy (GET convshare/api/policy; README "Admin and policy") -------------
+
+    def _load_policy(self) -> None:
+        """Ask the server for the user's effective policy once and offer only what it
+        allows: the expiry presets it lists (the current choice kept when allowed, else
+        its ``default_expires``), the link and reshare checkboxes off and disabled when it
+        forbids them, with :attr:`policy_note` saying why. A server without the route (an
+        older one) or unreachable leaves every choice (the server still enforces)."""
+        try:
+            policy = self.client.policy()
+        except ConvShareClientError:
+            self.policy = {}
+            return
+        self.policy = policy
+        allowed = policy.get("expiry_presets")
+        if isinstance(allowed, list):
+            choices = [(label, value) for label, value in EXPIRY_CHOICES if value in allowed]
+            if choices:
+                current = self.expires.value
+                default = policy.get("default_expires")
+                values = [value for _, value in choices]
+                self.expires.options = choices
+                self.expires.value = current if current in values else (default if default in values else values[-1])
+        reasons = []
+        sources = policy.get("sources") or {}
+        if not self._allows("allow_link"):
+            self.link_enabled.value = False
+            reasons.append(f"Links for anyone are off by your sharing policy ({sources.get('allow_link', 'server')}):"
+                           " only people you grant access can open it.")
+        if not self._allows("allow_reshare"):
+            self.allow_reshare.value = False
+            reasons.append(f"Resharing is off by your sharing policy ({sources.get('allow_reshare', 'server')}).")
+        cap = (policy.get("policy") or {}).get("max_expires_seconds")
+        if isinstance(cap, int):
+            reasons.append(f"Links expire within {describe_seconds(cap)} ({sources.get('max_expires_seconds', 'server')}).")
+        self.policy_note.value = "".join(f"<div><small>{html.escape(r)}</small></div>" for r in reasons)
+        self._enable()
+
+    def _allows(self, name: str) -> bool:
+        """``False`` only when the server's policy says so (unknown: allowed)."""
+        return (self.policy or {}).get("policy", {}).get(name) is not False
+
+    def _allowed_preset(self, preset: str) -> str:
+        """``preset`` when the dropdown offers it, else the longest one it offers."""
+        values = [value for _, value in self.expires.options]
+        return preset if preset in values else values[-1]
 
     # -- chat posting (the share's "chat_posting"; DESIGN.md section 4, Collaborate) ------
 
