@@ -33,7 +33,7 @@ PUSH_WAIT_SECONDS = 30.0
 """Bound on how long a change of the file may take to reach the link (checks every 0.5 s)."""
 
 
-def _chat(*bodies: str) -> dict[str, Any]:
+def _chat(*bodies: str, chat_id: str = "hub-live-chat") -> dict[str, Any]:
     """A jupyterlab-chat document: alternating user / persona messages."""
     users = {
         "ada": {"username": "ada", "name": "Ada", "display_name": "Ada", "bot": False},
@@ -44,7 +44,7 @@ def _chat(*bodies: str) -> dict[str, Any]:
          "raw_time": False}
         for i, body in enumerate(bodies)
     ]
-    return {"messages": messages, "users": users, "attachments": {}, "metadata": {"id": "hub-live-chat"}}
+    return {"messages": messages, "users": users, "attachments": {}, "metadata": {"id": chat_id}}
 
 
 def _write_chat(path: Path, document: dict[str, Any], mtime: float) -> None:
@@ -119,10 +119,11 @@ def test_a_path_that_leaves_the_api_is_not_forwarded(hub: Hub, alice_home: Path,
 
 def test_only_the_owner_pushes_a_new_state_of_a_conversation(hub: Hub) -> None:
     # Given a conversation of alice on the service
-    made = hub.call("alice", "POST", "conversations", json={"conversation": _chat("One", "Two"), "name": "a.chat"})
+    first = {"conversation": _chat("One", "Two", chat_id="owner-only"), "name": "a.chat"}
+    made = hub.call("alice", "POST", "conversations", json=first)
     assert made.status_code == 201, made.text
     conversation_id = made.json()["id"]
-    newer = {"conversation": _chat("One", "Two", "Three"), "format": "jupyterlab-chat"}
+    newer = {"conversation": _chat("One", "Two", "Three", chat_id="owner-only"), "format": "jupyterlab-chat"}
     # bob cannot push to it
     refused = hub.call("bob", "POST", f"conversations/{conversation_id}/sync", json=newer)
     assert refused.status_code == 404
@@ -130,6 +131,47 @@ def test_only_the_owner_pushes_a_new_state_of_a_conversation(hub: Hub) -> None:
     pushed = hub.call("alice", "POST", f"conversations/{conversation_id}/sync", json=newer)
     assert pushed.status_code == 200, pushed.text
     assert pushed.json()["message_count"] == 3
+
+
+def test_a_push_keeps_what_collaborators_added(hub: Hub) -> None:
+    # Given a live share of alice's granted to physics for collaboration, and bob's message in it
+    first = {"conversation": _chat("Start", "Reply", chat_id="collaborated"), "name": "c.chat"}
+    made = hub.call("alice", "POST", "shares", json=first)
+    assert made.status_code == 201, made.text
+    share = made.json()
+    grant = hub.call("alice", "POST", f"shares/{share['share_id']}/grants",
+                     json={"principal_type": "group", "principal": "physics", "permission": "collaborate"})
+    assert grant.status_code == 201, grant.text
+    posted = hub.call("bob", "POST", f"shares/{share['share_id']}/messages", json={"text": "BOB-WAS-HERE"})
+    assert posted.status_code == 201, posted.text
+    # When alice's server pushes a newer state of the file
+    newer = {"conversation": _chat("Start", "Reply", "Next question", chat_id="collaborated"),
+             "format": "jupyterlab-chat"}
+    pushed = hub.call("alice", "POST", f"conversations/{share['conversation_id']}/sync", json=newer)
+    assert pushed.status_code == 200, pushed.text
+    # Then the link shows the new message, and bob's stays in the conversation (a branch
+    # beside the file's newer message, as on a standalone server)
+    assert "Next question" in _page(share["url"]).text
+    stored = hub.call("alice", "GET", f"conversations/{share['conversation_id']}").json()["conversation"]
+    texts = json.dumps(stored["messages"])
+    assert "BOB-WAS-HERE" in texts
+    assert "Next question" in texts
+
+
+def test_a_file_never_takes_over_a_conversation_already_on_the_service(hub: Hub, alice_home: Path) -> None:
+    # Given a conversation alice posted to the service (e.g. from a notebook)
+    posted = hub.call("alice", "POST", "conversations",
+                      json={"conversation": _chat("POSTED-COPY", chat_id="copied"), "name": "p.chat"})
+    assert posted.status_code == 201, posted.text
+    # When she shares a file of her home holding the same chat document, changed since
+    _write_chat(alice_home / "copy.chat", _chat("FILE-VERSION", chat_id="copied"), T0)
+    created = _server(hub, "alice", "POST", "shares", json={"path": "copy.chat"})
+    assert created.status_code == 201, created.text
+    # Then the file is a conversation of its own, and the posted one is unchanged
+    assert created.json()["conversation_id"] != posted.json()["id"]
+    kept = hub.call("alice", "GET", f"conversations/{posted.json()['id']}").json()["conversation"]
+    assert "POSTED-COPY" in json.dumps(kept["messages"])
+    assert "FILE-VERSION" not in json.dumps(kept["messages"])
 
 
 def test_a_live_chat_shared_from_her_server_follows_the_file_and_outlives_the_server(

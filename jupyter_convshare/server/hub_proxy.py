@@ -458,9 +458,10 @@ class HubForwardHandler(_Base):
                 self._answer(synced)
                 return
         conversation, blobs, mtime = await forwarder.read_file(path, fmt, index)
-        other = forwarder.sources.get(conversation.id)
-        if other is not None and other.get("path") != path:
-            # the same chat document copied to another path: a separate conversation
+        clash = await forwarder.fetch("GET", f"conversations/{quote(conversation.id, safe='')}")
+        if clash.code != 404:
+            # the service already holds a conversation with this id (the same chat document
+            # at another path, or posted by a notebook): a separate one, never a takeover
             conversation.id = f"{conversation.source.format}:{new_id()}"
         posted = {**settings, "conversation": _posted(conversation), "format": "convshare", "blobs": _blobs_json(blobs)}
         answer = await forwarder.fetch_json("POST", route, posted)
