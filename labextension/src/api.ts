@@ -156,6 +156,24 @@ export interface IInfo {
   allow_chat_posting: boolean;
 }
 
+/** The user's effective sharing policy (`GET convshare/api/policy`, `core/policy.py`). */
+export interface IPolicy {
+  user: string;
+  policy: {
+    /** Seconds, or `null`: no cap. */
+    max_expires_seconds: number | null;
+    allow_never: boolean;
+    allow_link: boolean;
+    allow_reshare: boolean;
+  };
+  /** Which level set each field: `server`, `group:<name>`, `user:<name>`. */
+  sources: Record<string, string>;
+  /** The expiry presets the policy allows, in order. */
+  expiry_presets: string[];
+  /** The preset a new share gets, or `null` when none fits. */
+  default_expires: string | null;
+}
+
 /** A stored conversation (`StoredConversation.to_json`). */
 export interface IStoredConversation {
   id: string;
@@ -395,6 +413,11 @@ export class ConvShareClient {
   async findings(shareId: string): Promise<IFinding[]> {
     const body = await this.json<{ findings: IFinding[] }>('GET', apiPath('shares', shareId, 'findings'));
     return body.findings;
+  }
+
+  /** My effective sharing policy: which expiry presets, links and reshares I may use. */
+  policy(): Promise<IPolicy> {
+    return this.json<IPolicy>('GET', apiPath('policy'));
   }
 
   /** Who I am to the server: name, groups, admin. */

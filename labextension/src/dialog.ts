@@ -18,6 +18,7 @@ import {
   IGrant,
   IGroup,
   IInfo,
+  IPolicy,
   ISecretWarning,
   IShare,
   IShareChanges,
@@ -109,6 +110,54 @@ function expirySelect(info: IInfo, placeholder: string | null): HTMLSelectElemen
   return select;
 }
 
+/**
+ * The server's settings with only the expiry presets `policy` allows (and its default);
+ * without a policy (an older server) the server's own presets.
+ */
+export function withinPolicy(info: IInfo, policy: IPolicy | null): IInfo {
+  if (!policy || !Array.isArray(policy.expiry_presets)) {
+    return info;
+  }
+  const presets = info.expiry_presets.filter(p => policy.expiry_presets.includes(p));
+  if (!presets.length) {
+    return info; // no preset fits: the server brings a share without one within the cap
+  }
+  const fallback = presets[presets.length - 1];
+  const wanted = presets.includes(info.default_expires) ? info.default_expires : policy.default_expires;
+  return { ...info, expiry_presets: presets, default_expires: wanted && presets.includes(wanted) ? wanted : fallback };
+}
+
+/** What the policy forbids or caps, for people, naming the level that set it. */
+export function policyReasons(policy: IPolicy | null): string[] {
+  if (!policy) {
+    return [];
+  }
+  const source = (name: string): string => policy.sources?.[name] ?? 'server';
+  const reasons: string[] = [];
+  const cap = policy.policy.max_expires_seconds;
+  if (cap !== null && cap !== undefined) {
+    reasons.push(`Your sharing policy (${source('max_expires_seconds')}) limits links to ${describeSeconds(cap)}.`);
+  }
+  if (!policy.policy.allow_link) {
+    reasons.push(`Your sharing policy (${source('allow_link')}) allows no links for anyone: only people you grant access can open it.`);
+  }
+  if (!policy.policy.allow_reshare) {
+    reasons.push(`Your sharing policy (${source('allow_reshare')}) does not allow resharing.`);
+  }
+  return reasons;
+}
+
+/** `604800` -> `7 days` (as `core/policy.py` `describe_seconds`, in days). */
+function describeSeconds(seconds: number): string {
+  for (const [unit, size] of [['day', 86400], ['hour', 3600], ['minute', 60]] as const) {
+    if (seconds >= size && seconds % size === 0) {
+      const n = seconds / size;
+      return `${n} ${unit}${n === 1 ? '' : 's'}`;
+    }
+  }
+  return `${seconds} seconds`;
+}
+
 /** A `<select>` of view / collaborate. */
 function permissionSelect(current: Permission, label: string): HTMLSelectElement {
   const select = el('select', 'jp-mod-styled jp-convshare-permission');
@@ -146,6 +195,8 @@ export class ShareBody extends Widget {
   private readonly client: ConvShareClient;
   private readonly path: string;
   private info: IInfo | null = null;
+  /** My effective sharing policy; `null` from a server without the route (it still enforces). */
+  private policy: IPolicy | null = null;
   private share: IShare | null = null;
   private grants: IGrant[] = [];
   /** The groups a grant may name (suggestions; the server has the last word). */
@@ -184,13 +235,15 @@ export class ShareBody extends Widget {
   /** Load the server's settings and the file's share, then render. */
   async load(): Promise<void> {
     await this.act(async () => {
-      const [info, share, groups] = await Promise.all([
+      const [info, share, groups, policy] = await Promise.all([
         this.client.info(),
         this.client.findShareForPath(this.path),
         // no group list is no reason to refuse the dialog: names can still be typed
-        this.client.listGroups().catch(() => [] as IGroup[])
+        this.client.listGroups().catch(() => [] as IGroup[]),
+        this.client.policy().catch(() => null)
       ]);
-      this.info = info;
+      this.info = withinPolicy(info, policy);
+      this.policy = policy;
       this.share = share;
       this.groups = groups;
       this.grants = share ? await this.client.listGrants(share.share_id) : [];
@@ -387,6 +440,9 @@ export class ShareBody extends Widget {
       expiresLabel.appendChild(expires);
       row.append(expiresLabel, mode);
       node.appendChild(row);
+      for (const reason of policyReasons(this.policy)) {
+        node.appendChild(el('div', 'jp-convshare-policy', reason));
+      }
       node.appendChild(
         button('Create link', () => void this.create(expires.value, mode.value as ShareMode), 'accept')
       );
@@ -463,12 +519,23 @@ export class ShareBody extends Widget {
       const box = el('input', `jp-convshare-${key}`);
       box.type = 'checkbox';
       box.checked = share[key];
+      // the policy forbids turning it on (turning off a share made before stays possible)
+      const forbidden = this.policy !== null && !this.policy.policy[key === 'link_enabled' ? 'allow_link' : 'allow_reshare'];
+      box.disabled = forbidden && !share[key];
       box.addEventListener('change', () => void this.change({ [key]: box.checked }));
       const wrapper = el('label', '');
       wrapper.append(box, document.createTextNode(label));
       switches.appendChild(wrapper);
     }
     controls.appendChild(switches);
+    const reasons = policyReasons(this.policy);
+    if (reasons.length) {
+      const note = el('div', 'jp-convshare-policy');
+      for (const reason of reasons) {
+        note.appendChild(el('div', '', reason));
+      }
+      controls.appendChild(note);
+    }
 
     const actions = el('div', 'jp-convshare-row');
     if (share.mode === 'snapshot') {

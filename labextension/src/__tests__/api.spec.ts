@@ -250,6 +250,24 @@ describe('ConvShareClient', () => {
     expect(findings).toEqual([finding]);
   });
 
+  it('reads my sharing policy', async () => {
+    const policy = {
+      user: 'ada',
+      policy: { max_expires_seconds: 604800, allow_never: false, allow_link: false, allow_reshare: true },
+      sources: { max_expires_seconds: 'group:students', allow_never: 'group:students', allow_link: 'server', allow_reshare: 'server' },
+      expiry_presets: ['1h', '24h', '7d'],
+      default_expires: '7d'
+    };
+    const { client, sent } = clientWith(json(200, policy));
+
+    const answer = await client.policy();
+
+    expect(sent[0].url).toBe(`${BASE}convshare/api/policy`);
+    expect(sent[0].method).toBe('GET');
+    expect(answer.expiry_presets).toEqual(['1h', '24h', '7d']);
+    expect(answer.policy.allow_link).toBe(false);
+  });
+
   it('asks the server who I am', async () => {
     const { client, sent } = clientWith(json(200, { name: 'ada', groups: ['staff'], is_admin: false }));
 
