@@ -71,7 +71,10 @@ def running_upstream(upstream: tuple[Any, int, list[dict[str, Any]]], io_loop: A
 
 
 @pytest.fixture
-def jp_server_config(tmp_path: Path, upstream: tuple[Any, int, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def jp_server_config(
+    tmp_path: Path, upstream: tuple[Any, int, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """A server using the recording upstream as its hub service (and a hub token)."""
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", HUB_TOKEN)
     return {
         "ServerApp": {
@@ -109,7 +112,9 @@ async def test_a_request_reaches_the_service_with_the_hub_token_and_no_browser_c
     assert "Location" not in response.headers
 
 
-async def test_a_post_body_and_an_error_status_pass_through(jp_fetch: Any, running_upstream: list[dict[str, Any]]) -> None:
+async def test_a_post_body_and_an_error_status_pass_through(
+    jp_fetch: Any, running_upstream: list[dict[str, Any]]
+) -> None:
     with pytest.raises(HTTPClientError) as caught:
         await jp_fetch("convshare", "api", "conflict", method="POST", body=json.dumps({"a": 1}),
                        headers={"Content-Type": "application/json"})

@@ -174,6 +174,23 @@ def test_a_file_never_takes_over_a_conversation_already_on_the_service(hub: Hub,
     assert "FILE-VERSION" not in json.dumps(kept["messages"])
 
 
+def test_a_saved_share_is_written_as_a_chat_file_of_her_server(hub: Hub, alice_home: Path) -> None:
+    # Given bob's share, saved in alice's library on the service
+    bobs = hub.call("bob", "POST", "shares", json={"conversation": _chat("FROM-BOB", chat_id="bobs"), "name": "b.chat"})
+    assert bobs.status_code == 201, bobs.text
+    saved = hub.call("alice", "POST", "library", json={"url": bobs.json()["url"]})
+    assert saved.status_code == 201, saved.text
+    item_id = saved.json()["item_id"]
+    # When she saves it as a .chat file through her server
+    written = _server(hub, "alice", "POST", f"library/{item_id}/save-as", json={"path": "from-bob.chat"})
+    # Then the file is in her home (the service has no workspace), and never overwritten
+    assert written.status_code == 201, written.text
+    assert "FROM-BOB" in (alice_home / "from-bob.chat").read_text(encoding="utf-8")
+    again = _server(hub, "alice", "POST", f"library/{item_id}/save-as", json={"path": "from-bob.chat"})
+    assert again.status_code == 409
+    assert again.json()["field"] == "path"
+
+
 def test_a_live_chat_shared_from_her_server_follows_the_file_and_outlives_the_server(
     hub: Hub, alice_home: Path
 ) -> None:

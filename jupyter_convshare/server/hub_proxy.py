@@ -24,6 +24,9 @@ single-user server's environment through ``c.Spawner.environment``, when
   contents manager with its attachments (``server/sources.py``), and posted to the service as
   a conversation (``convshare/1`` with ``blobs``). The file's path is recorded in
   :class:`LiveSources` (``<store_dir>/hub-live-sources.json``, this OS user's own file).
+* ``POST convshare/api/library/<item_id>/save-as`` (:class:`HubLibrarySaveAsHandler`) reads
+  the item's conversation from the service and writes the ``.chat`` file here: the
+  service has no workspace.
 * :class:`LivePusher` checks the recorded files every ``live_check_interval`` seconds while
   the server runs; when one's modification time changed, it is read again and pushed with
   ``POST convshare/api/conversations/<id>/sync`` (:class:`ConversationSyncHandler`, the
@@ -55,6 +58,7 @@ from ..core.model import Conversation, new_id
 from . import sources
 from .api import _attachment_blobs, _Base, _check_keys
 from .base import ConvShareAPIHandler
+from .library_api import _SAVE_BODY_BYTES, _LibraryBase, _only, check_chat_path
 
 if TYPE_CHECKING:
     from .app import ConvShareApp
@@ -66,9 +70,11 @@ __all__ = [
     "ConversationSyncHandler",
     "HubForwardHandler",
     "HubForwarder",
+    "HubLibrarySaveAsHandler",
     "LivePusher",
     "LiveSources",
     "forward_handlers",
+    "pass_answer",
     "service_url_from_env",
     "sync_handlers",
 ]
@@ -244,7 +250,9 @@ class HubForwarder:
             method, path, body=json.dumps(data).encode("utf-8"), headers={"Content-Type": "application/json"}
         )
 
-    async def read_file(self, path: str, fmt: str | None, index: int | None) -> tuple[Conversation, dict[str, bytes], float]:
+    async def read_file(
+        self, path: str, fmt: str | None, index: int | None
+    ) -> tuple[Conversation, dict[str, bytes], float]:
         """A file of this server as a conversation, its attachments' bytes and mtime
         (``sources.load_from_contents`` with the app's limits)."""
         return await sources.load_from_contents(
@@ -416,24 +424,12 @@ class HubForwardHandler(_Base):
         self._answer(answer)
 
     def _answer(self, answer: HTTPResponse) -> None:
-        self.set_status(answer.code)
-        content_type = "application/json"
-        for name in RESPONSE_HEADERS:
-            value = answer.headers.get(name)
-            if value is None:
-                continue
-            if name == "Content-Type":
-                content_type = value
-            else:
-                self.set_header(name, value)
-        if answer.code in (204, 304):
-            self.finish(set_content_type=content_type)
-            return
-        self.finish(answer.body or b"", set_content_type=content_type)
+        pass_answer(self, answer)
 
     async def _post_file(self, route: str, body: dict[str, Any]) -> None:
         """Share or import a file of this server through the service, and record it."""
-        _check_keys(body, _FILE_KEYS if route == "shares" else _FILE_KEYS - {"expires", "mode", "link_enabled", "redaction"})
+        import_keys = _FILE_KEYS - {"expires", "mode", "link_enabled", "redaction"}
+        _check_keys(body, _FILE_KEYS if route == "shares" else import_keys)
         path = sources.normalize_path(body["path"])
         fmt = body.get("format")
         index = body.get("index")
@@ -471,6 +467,56 @@ class HubForwardHandler(_Base):
             forwarder.sources.put(conversation_id, path, fmt, index, mtime)
             forwarder.pusher.start()
         self._answer(answer)
+
+
+def pass_answer(handler: ConvShareAPIHandler, answer: HTTPResponse) -> None:
+    """Finish ``handler``'s response with the service's ``answer``: its status, body and
+    :data:`RESPONSE_HEADERS` (nothing else)."""
+    handler.set_status(answer.code)
+    content_type = "application/json"
+    for name in RESPONSE_HEADERS:
+        value = answer.headers.get(name)
+        if value is None:
+            continue
+        if name == "Content-Type":
+            content_type = value
+        else:
+            handler.set_header(name, value)
+    if answer.code in (204, 304):
+        handler.finish(set_content_type=content_type)
+        return
+    handler.finish(answer.body or b"", set_content_type=content_type)
+
+
+class HubLibrarySaveAsHandler(_LibraryBase):
+    """``POST convshare/api/library/<item_id>/save-as`` on a single-user server that uses the
+    hub service: the item's conversation is read from the service
+    (``GET library/<item_id>/conversation``) and written as a ``.chat`` file of *this*
+    server (the service has no workspace), with the checks of a standalone server
+    (``check_chat_path``, contents ``write`` permission, never overwriting).
+
+    Body ``{"path": str}``; 201 ``{"path", "name"}``; the service's answer (404, 410, ...)
+    when it cannot be read; 400/403/404/409 naming ``path``.
+    """
+
+    @web.authenticated
+    @authorized
+    async def post(self, item_id: str) -> None:
+        """Write the library item's conversation to ``path``."""
+        body = self.json_body(max_bytes=_SAVE_BODY_BYTES)
+        _only(body, {"path"})
+        check_chat_path(body.get("path"))
+        forwarder = self.convshare.hub
+        assert forwarder is not None  # registered only with hub_service_url
+        answer = await forwarder.fetch("GET", f"library/{quote(item_id, safe='')}/conversation")
+        if answer.code != 200:
+            pass_answer(self, answer)
+            return
+        try:
+            conversation = Conversation.from_dict(json.loads(answer.body))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise web.HTTPError(502, "the hub's convshare service sent no conversation: %s", exc) from None
+        self.write_json(await self.write_chat_file(conversation, body["path"]), 201)
 
 
 def _local_root(app: ConvShareApp) -> str | None:
@@ -525,6 +571,7 @@ sync_handlers: list[tuple[str, type[ConvShareAPIHandler]]] = [
 """The service side (every server that has a store)."""
 
 forward_handlers: list[tuple[str, type[ConvShareAPIHandler]]] = [
+    (r"convshare/api/library/([^/]+)/save-as", HubLibrarySaveAsHandler),
     (r"convshare/api/(.*)", HubForwardHandler),
 ]
 """A single-user server that uses the hub service: every API route is forwarded."""
