@@ -1339,7 +1339,8 @@ class ConvShareClient:
 
         Raises:
             ConvShareClientError: 403 view-only or anonymous, 404 no access, 409 a
-                snapshot share, 410 expired, 400 bad text or unknown ``parent_id``.
+                snapshot share, 410 expired, 400 bad text, 404 (``field``
+                ``parent_id``) an unknown parent or one the share excludes.
         """
         body: dict[str, Any] = {"text": text}
         if parent_id is not None:

@@ -64,7 +64,11 @@ field                      type     default   effect on everything but the owner
 A wrong type or unknown field is 400 naming it (``redaction.mask_emails``). The choices
 apply in one place (``ShareService.viewer_copy``) to the viewer page, files, ZIP, every
 export format, grantee pages, ``GET shares/<id>`` for grantees (``"redacted": true``),
-``shares/<id>/export`` (owner included) and library items. The owner's own routes
+``shares/<id>/export`` (owner included) and library items; a ``title`` shown without the
+conversation (grantee JSON, ``shared-with-me``, library items, the share JSON for anyone
+but the owner) is ``core.redact.viewer_title``. For anyone but the owner an excluded
+message does not exist: ``POST shares/<id>/messages`` naming it as ``parent_id`` is 404
+(``field="parent_id"``), as an unknown id is. The owner's own routes
 (``conversations/<id>``, ``conversations/<id>/export``) stay unredacted.
 
 A finding (``POST shares`` answer ``findings``; ``GET shares/<id>/findings`` answers
