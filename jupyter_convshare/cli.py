@@ -341,7 +341,11 @@ class ConvShareCommand(JupyterApp):
             # "--Class.trait=value" is the traitlets long form: leave it to traitlets.
             if "." in name or name in self.aliases or name in self.flags or name in ("h", "help", "help-all"):
                 continue
-            raise CommandError(f"unknown option {arg.split('=', 1)[0]}: see --help", code=2)
+            hint = ""
+            if not arg.startswith("--") and re.fullmatch(r"-[A-Za-z0-9_-]{11}", arg):
+                # Older stores made ids that may start with "-": name the way out.
+                hint = f" (if {arg} is a share id, put it after --, e.g. -- {arg})"
+            raise CommandError(f"unknown option {arg.split('=', 1)[0]}: see --help{hint}", code=2)
         super().parse_command_line(argv)
 
     def positional(self, count: int, usage: str) -> list[str]:

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -216,6 +217,24 @@ def test_list_shows_shares_and_revoke_removes_one(cli, demo_chat):
     assert result["share_id"] in cli("list").stdout
     # When it is revoked, Then the list is empty
     done = cli("revoke", result["share_id"])
+    assert done.returncode == 0, done.stderr
+    assert "No shares." in cli("list").stdout
+
+
+def test_a_share_id_starting_with_a_dash_is_taken_after_double_dash(cli, demo_chat, store):
+    # Given a share whose id starts with "-" (as stores made before ids avoided a leading dash)
+    result = share_json(cli, str(demo_chat))
+    old_id, dash_id = result["share_id"], "-" + result["share_id"][1:]
+    with sqlite3.connect(store / "convshare.db") as db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            columns = [row[1] for row in db.execute(f"PRAGMA table_info('{table}')")]
+            if "share_id" in columns:
+                db.execute(f"UPDATE '{table}' SET share_id = ? WHERE share_id = ?", (dash_id, old_id))
+    # When it is revoked without "--", Then the usage error says how to pass it
+    assert_one_line_error(cli("revoke", dash_id), 2, "unknown option", f"-- {dash_id}")
+    # When it is revoked after "--", Then it is gone
+    done = cli("revoke", f"--store-dir={store}", "--", dash_id, store_dir=False)
     assert done.returncode == 0, done.stderr
     assert "No shares." in cli("list").stdout
 

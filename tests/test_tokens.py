@@ -73,6 +73,9 @@ def test_share_ids_are_12_url_safe_characters_and_nonces_16_bytes():
     ids = {tokens.new_share_id() for _ in range(200)}
     assert len(ids) == 200
     assert all(len(i) == 12 and LINK_RE.fullmatch(i + "x" * 10) for i in ids)
+    # An id is a command-line argument: never one that reads as an option. A plain
+    # token_urlsafe starts with "-" once in 64; 2000 draws would all but surely show one.
+    assert not any(tokens.new_share_id().startswith("-") for _ in range(2000))
     assert len(tokens.new_nonce()) == 16
     assert tokens.new_nonce() != tokens.new_nonce()
 

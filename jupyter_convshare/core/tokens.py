@@ -39,8 +39,15 @@ _DOMAIN = b"convshare-link/1\x00"
 
 
 def new_share_id() -> str:
-    """A fresh public share id: 12 url-safe characters (72 random bits; not a secret)."""
-    return secrets.token_urlsafe(9)
+    """A fresh public share id: 12 url-safe characters (about 72 random bits; not a secret).
+
+    Never starts with ``-``: an id is typed as a command-line argument
+    (``jupyter convshare revoke ID``), where a leading dash reads as an option.
+    """
+    while True:
+        share_id = secrets.token_urlsafe(9)
+        if not share_id.startswith("-"):
+            return share_id
 
 
 def new_nonce() -> bytes:
