@@ -1,8 +1,9 @@
 """A real JupyterLab for UI tests, and Debian chromium driven from its own thread.
 
-The same recipe as ``tests/test_lab_extension.py`` (kept there as it is): ``jupyter lab``
-as a subprocess with its own config, data, runtime, settings and workspaces directories,
-the store and the contents root in a temp directory. The built labextension is the
+The same recipe as ``tests/test_lab_extension.py`` (which takes its constants and
+:class:`Chromium` from here): ``jupyter lab`` as a subprocess with its own config, data,
+runtime, settings and workspaces directories, the store and the contents root in a temp
+directory. The built labextension is the
 installed one (``pip install`` builds it into ``share/jupyter/labextensions``) or, in a
 checkout where only ``jlpm build`` ran, ``jupyter_convshare/labextension`` (linked in
 through ``LabApp.extra_labextensions_path``).

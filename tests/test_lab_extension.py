@@ -14,21 +14,29 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
 import pytest
 
 from .conftest import REAL, real_fixture
+from .lab_helpers import (
+    ARTIFACTS,
+    BUILD_OUTPUT,
+    CHROMIUM,
+    LAB_START_SECONDS,
+    TOKEN,
+    Chromium,
+    free_port,
+    installed_labextension,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CHAT = ROOT / "examples" / "demo" / "sales-analysis.chat"
@@ -40,25 +48,10 @@ REAL_CHAT_NAME = "personas-demo.chat"
 REAL_PATHS_CHAT_PARTS = ("jupyterlab-chat", "gogorogon__jupytercon2025-extension-workshop", "test.chat")
 REAL_PATHS_CHAT = REAL.joinpath(*REAL_PATHS_CHAT_PARTS)
 REAL_PATHS_CHAT_NAME = "workshop-test.chat"
-BUILD_OUTPUT = ROOT / "jupyter_convshare" / "labextension"
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TOKEN = "convshare-lab-test-token"
-LAB_START_SECONDS = 90  # a ceiling for a loaded 2-core machine, not a timing assertion
 
 try:
     import jupyterlab  # noqa: F401
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, expect
 
     HAVE_LAB = True
 except ImportError:  # pragma: no cover - the test extra installs both
@@ -69,23 +62,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (Debian package 'chromium')"),
     pytest.mark.skipif(not HAVE_LAB, reason="jupyterlab and playwright (the test extra) are not installed"),
 ]
-
-
-def _installed_labextension() -> Path | None:
-    """The labextension directory JupyterLab finds by itself, if any."""
-    from jupyter_core.paths import jupyter_path
-
-    for base in jupyter_path("labextensions"):
-        candidate = Path(base) / "jupyter-convshare" / "package.json"
-        if candidate.exists():
-            return candidate.parent
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _api(base: str, method: str, path: str) -> tuple[int, dict]:
@@ -121,7 +97,7 @@ def _running_lab(tmp: Path, *, without_chat: bool = False) -> Iterator[str]:
             shutil.copy(real, root / name)
 
     extra: list[str] = []
-    if _installed_labextension() is None:
+    if installed_labextension() is None:
         if not (BUILD_OUTPUT / "package.json").exists():
             pytest.skip("the labextension is not built: pip install -e . with Node 20, or jlpm build in labextension/")
         # JupyterLab looks for <dir>/<package name>/package.json
@@ -158,7 +134,7 @@ def _running_lab(tmp: Path, *, without_chat: bool = False) -> Iterator[str]:
             [sys.executable, "-m", "jupyter", "labextension", "disable", "--level=user", "jupyterlab-chat-extension"],
             env=env, check=True, capture_output=True,
         )
-    port = _free_port()
+    port = free_port()
     log = (tmp / "lab.log").open("wb")
     process = subprocess.Popen(
         [
@@ -214,35 +190,6 @@ def lab_without_chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
-class Chromium:
-    """Debian chromium (never a downloaded browser), driven from its own thread.
-
-    Playwright's sync API runs an event loop in the thread that starts it; pytest-jupyter's
-    fixtures own the main thread's loop, so Playwright gets a thread of its own (as in
-    tests/test_browser.py).
-    """
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="playwright")
-        self._pool.submit(self._start).result()
-
-    def _start(self) -> None:
-        self._playwright = sync_playwright().start()
-        self.browser = self._playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-
-    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(browser, *args)`` in the browser's thread; its exceptions propagate."""
-        return self._pool.submit(fn, self.browser, *args).result()
-
-    def close(self) -> None:
-        def stop() -> None:
-            self.browser.close()
-            self._playwright.stop()
-
-        self._pool.submit(stop).result()
-        self._pool.shutdown()
-
-
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Chromium]:
     """One headless chromium for the module."""
@@ -295,7 +242,7 @@ def _grants(base: str) -> list[tuple[str, str | None, str]]:
 def test_lab_lists_the_extension_enabled_and_ok() -> None:
     """`jupyter labextension list` shows the extension enabled and OK (installed or built)."""
     env = dict(os.environ)
-    if _installed_labextension() is None and (BUILD_OUTPUT / "package.json").exists():
+    if installed_labextension() is None and (BUILD_OUTPUT / "package.json").exists():
         pytest.skip("only built in the checkout (jlpm build), not installed by pip")
     output = subprocess.run(
         [sys.executable, "-m", "jupyter", "labextension", "list"],

@@ -26,6 +26,7 @@ import {
   PrincipalType,
   ShareMode
 } from './api';
+import { button, el } from './format';
 
 /** Labels of the server's expiry presets (`core/shares.py` `EXPIRY_PRESETS`). */
 const PRESET_LABELS: Record<string, string> = {
@@ -66,28 +67,6 @@ function webShare(): ((data: ShareData) => Promise<void>) | null {
 /** A date for people: the browser's locale and time zone. */
 function formatTime(iso: string | null): string {
   return iso ? new Date(iso).toLocaleString() : 'never';
-}
-
-/** A DOM element with a class and optional text. */
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
-
-/** A JupyterLab-styled button (`accept`: the main action, `warn`: a destructive one). */
-function button(label: string, action: () => void, kind: 'accept' | 'reject' | 'warn' = 'reject'): HTMLButtonElement {
-  const node = el('button', `jp-Button jp-mod-styled jp-mod-${kind}`, label);
-  node.type = 'button';
-  node.addEventListener('click', action);
-  return node;
 }
 
 /** A labelled `<select>` of the expiry presets the server allows. */
