@@ -833,6 +833,19 @@ def _grant_record(row: dict[str, Any]) -> GrantRecord:
 _LIBRARY_WRITABLE = {"name", "tags", "archived", "link_lookup", "updated_at"}
 
 
+def _audit_record(row: dict[str, Any]) -> AuditRecord:
+    return AuditRecord(
+        at=parse_stored_time(row["at"]),  # type: ignore[arg-type]
+        who=row["who"],
+        action=row["action"],
+        owner=row["owner"],
+        share_id=row["share_id"],
+        conversation_id=row["conversation_id"],
+        details=json.loads(row["details"]),
+        event_id=row["event_id"],
+    )
+
+
 def _tags_text(tags: Iterable[str]) -> str:
     return json.dumps(list(tags), ensure_ascii=False, separators=(",", ":"))
 
@@ -1214,19 +1227,7 @@ class SQLiteSession:
             " ORDER BY event_id DESC LIMIT ?",
             [share_id, owner, conversation_id, int(limit)],
         )
-        return [
-            AuditRecord(
-                at=parse_stored_time(row["at"]),  # type: ignore[arg-type]
-                who=row["who"],
-                action=row["action"],
-                owner=row["owner"],
-                share_id=row["share_id"],
-                conversation_id=row["conversation_id"],
-                details=json.loads(row["details"]),
-                event_id=row["event_id"],
-            )
-            for row in rows
-        ]
+        return [_audit_record(row) for row in rows]
 
     # library (migrations 6 and 7)
 
@@ -1369,19 +1370,7 @@ class SQLiteSession:
             "SELECT * FROM audit" + where + " ORDER BY event_id DESC LIMIT ? OFFSET ?",
             [*params, int(limit), int(offset)],
         )
-        records = [
-            AuditRecord(
-                at=parse_stored_time(row["at"]),  # type: ignore[arg-type]
-                who=row["who"],
-                action=row["action"],
-                owner=row["owner"],
-                share_id=row["share_id"],
-                conversation_id=row["conversation_id"],
-                details=json.loads(row["details"]),
-                event_id=row["event_id"],
-            )
-            for row in rows
-        ]
+        records = [_audit_record(row) for row in rows]
         return records, int(total_row["n"] if total_row else 0)
 
     def get_policies(self, user: str, groups: Iterable[str]) -> list[dict[str, Any]]:
