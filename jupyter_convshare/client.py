@@ -227,6 +227,60 @@ HUB_SERVICE_URL_ENV = "CONVSHARE_SERVICE_URL"
 for every single-user server)."""
 
 
+def _connectable_url(url: str) -> str:
+    """``url`` with a bind-all host (``""``, ``*``, ``0.0.0.0``, ``::``) made loopback.
+
+    JupyterHub's spawner sets ``JUPYTERHUB_SERVICE_URL`` to the address the server binds,
+    e.g. ``http://:8888/user/alice/`` when ``Spawner.ip`` is ``""``.
+    """
+    parts = urlsplit(_normalise_url(url))
+    host = parts.netloc.rsplit("@", 1)[-1]
+    port = parts.port
+    name = host[: -len(f":{port}")] if port is not None and host.endswith(f":{port}") else host
+    if name in {"", "*", "0.0.0.0"}:
+        name = "127.0.0.1"
+    elif name in {"::", "[::]"}:
+        name = "[::1]"
+    netloc = f"{name}:{port}" if port is not None else name
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _own_hub_server(token: str) -> ServerInfo | None:
+    """This JupyterHub single-user server, when it runs the convshare extension.
+
+    The spawner gives the server, its kernels and its terminals ``JUPYTERHUB_SERVICE_URL``
+    (the server's own address, e.g. ``http://127.0.0.1:51234/user/alice/``) and
+    ``JUPYTERHUB_API_TOKEN`` (the server's token, which JupyterHub's default ``server``
+    role lets open the server itself: ``access:servers!server``). One
+    ``GET convshare/api/info`` (5 s at most) tells whether the extension answers there;
+    its ``root_dir`` is the server's contents root.
+
+    Returns:
+        The server, or ``None`` when the variable is unset, the server cannot be reached,
+        refuses the token or has no convshare API (the caller then uses the service).
+    """
+    address = os.environ.get("JUPYTERHUB_SERVICE_URL")
+    if not address or not token:
+        return None
+    url = _connectable_url(address)
+    try:
+        response = requests.get(
+            url + "convshare/api/info", headers=_auth_headers(token), timeout=5, allow_redirects=False
+        )
+    except requests.RequestException:
+        return None
+    if response.status_code != 200:
+        return None
+    try:
+        info = response.json()
+    except ValueError:
+        return None
+    if not isinstance(info, dict) or "version" not in info:
+        return None
+    root = info.get("root_dir")
+    return ServerInfo(url, token, str(root) if isinstance(root, str) and root else None)
+
+
 def discover_server(
     server_url: str | None = None,
     token: str | None = None,
@@ -238,8 +292,11 @@ def discover_server(
     Order: the explicit ``server_url`` (with ``token``, else the token from the
     environment or from the matching running server); else the environment
     (``JUPYTER_SERVER_URL`` with ``JUPYTER_TOKEN`` or ``JPY_API_TOKEN``); else, on a
-    JupyterHub, the hub's convshare service (``CONVSHARE_SERVICE_URL``, which the hub admin
-    sets through ``c.Spawner.environment``, with the server's ``JUPYTERHUB_API_TOKEN``);
+    JupyterHub (``CONVSHARE_SERVICE_URL``, which the hub admin sets through
+    ``c.Spawner.environment``, with the server's ``JUPYTERHUB_API_TOKEN``), the user's own
+    single-user server (``JUPYTERHUB_SERVICE_URL``) when it runs the extension, which
+    forwards to the hub's convshare service and keeps live ``.chat`` shares of the user's
+    files in step, else that service itself;
     else the server
     that runs this kernel (ipykernel's connection file gives the kernel id; the server
     whose ``GET api/kernels`` lists it); else the only running server of this user
@@ -286,8 +343,13 @@ def discover_server(
     hub_service = os.environ.get(HUB_SERVICE_URL_ENV)
     hub_token = os.environ.get("JUPYTERHUB_API_TOKEN")
     if hub_service and (token or hub_token):
-        # a JupyterHub single-user server (and its kernels): the hub's convshare service
-        # owns the store; the server's hub token authenticates (access:services!service=convshare)
+        # a JupyterHub single-user server (and its kernels and terminals): its own server
+        # when it runs the extension (it forwards to the service, and reads and follows
+        # .chat files of the user's home); else the hub's convshare service directly, which
+        # owns the store (the hub token needs access:services!service=convshare)
+        own = _own_hub_server(token or hub_token or "")
+        if own is not None:
+            return own
         return ServerInfo(_normalise_url(hub_service), token or hub_token or "", None)
 
     candidates = [_info_from_running(info) for info in running]

@@ -405,6 +405,74 @@ async def test_share_without_arguments_uses_discovery(server, monkeypatch, demo_
     assert f":{jp_http_port}/" in result.url
 
 
+def _on_a_hub(monkeypatch, own_server: str, token: str) -> None:
+    """The environment JupyterHub's spawner gives a single-user server and its kernels
+    (``JUPYTERHUB_SERVICE_URL``, ``JUPYTERHUB_API_TOKEN``), with ``CONVSHARE_SERVICE_URL``
+    from ``c.Spawner.environment`` naming a service that is not running."""
+    for name in ("JUPYTER_SERVER_URL", "JUPYTER_TOKEN", "JPY_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CONVSHARE_SERVICE_URL", "http://127.0.0.1:9/services/convshare/")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", token)
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", own_server)
+
+
+async def test_on_a_hub_the_users_own_server_is_preferred_when_it_runs_the_extension(
+    server, monkeypatch, jp_http_port, jp_base_url, jp_root_dir
+):
+    # Given a kernel of a hub single-user server whose spawner bound it to all interfaces
+    # ("http://:<port>/user/..."; here the test server stands for her server)
+    url, token = server
+    _on_a_hub(monkeypatch, f"http://:{jp_http_port}{jp_base_url}", token)
+    # When the server is discovered
+    info = await run(discover_server)
+    # Then it is her own server (which forwards to the service and follows her files),
+    # reached on loopback, with its root from convshare/api/info
+    assert (info.url, info.token) == (url, token)
+    assert Path(info.root_dir).resolve() == Path(jp_root_dir).resolve()
+
+
+async def test_on_a_hub_a_file_of_the_users_home_is_shared_by_path(
+    server, monkeypatch, jp_http_port, jp_base_url, demo_in_root, service, convshare_app
+):
+    # Given a kernel on a hub whose own server runs the extension
+    url, token = server
+    _on_a_hub(monkeypatch, f"http://127.0.0.1:{jp_http_port}{jp_base_url}", token)
+    # When share() is given a .chat file of the server's root
+    result = await run(share, demo_in_root)
+    # Then the server read the file itself: a live share that follows it
+    assert result.created is True
+    assert f":{jp_http_port}/" in result.url
+    stored = service.get_conversation(convshare_app.owner, result.conversation_id)
+    assert stored.source.path == "sales-analysis.chat"
+    assert result.mode == "live"
+
+
+async def test_on_a_hub_the_service_is_used_when_the_own_server_refuses_or_lacks_the_extension(
+    server, monkeypatch, jp_http_port, jp_base_url
+):
+    # Given her server refuses the token (e.g. server_token_scopes without access:servers)
+    _on_a_hub(monkeypatch, f"http://127.0.0.1:{jp_http_port}{jp_base_url}", "not-her-token")
+    # When the server is discovered, Then it is the hub's service (with the hub token)
+    info = await run(discover_server)
+    assert (info.url, info.token) == ("http://127.0.0.1:9/services/convshare/", "not-her-token")
+    # and the same when her server has no convshare API at that address
+    url, token = server
+    _on_a_hub(monkeypatch, f"http://127.0.0.1:{jp_http_port}{jp_base_url}no-such-server/", token)
+    info = await run(discover_server)
+    assert info.url == "http://127.0.0.1:9/services/convshare/"
+
+
+def test_on_a_hub_the_service_is_used_when_the_own_server_is_unreachable(monkeypatch):
+    # Given JUPYTERHUB_SERVICE_URL names a port nothing listens on
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    _on_a_hub(monkeypatch, f"http://127.0.0.1:{port}/user/ada/", "hub-token")
+    # When the server is discovered, Then it is the service, without waiting
+    info = discover_server()
+    assert (info.url, info.token, info.root_dir) == ("http://127.0.0.1:9/services/convshare/", "hub-token", None)
+
+
 def test_no_server_found_is_a_clear_error(monkeypatch, tmp_path):
     # Given no environment and an empty runtime dir
     monkeypatch.delenv("JUPYTER_SERVER_URL", raising=False)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -88,6 +90,14 @@ def _server(hub: Hub, user: str, method: str, path: str, token: str | None = "",
 def _page(url: str) -> requests.Response:
     """Open a link anonymously: no token, no cookie."""
     return requests.get(url, timeout=30, allow_redirects=False)
+
+
+def _wait_for_text(hub: Hub, url: str, text: str) -> None:
+    """Wait (``PUSH_WAIT_SECONDS`` at most) until the link at ``url`` shows ``text``."""
+    deadline = time.monotonic() + PUSH_WAIT_SECONDS
+    while text not in _page(url).text:
+        assert time.monotonic() < deadline, f"the change never reached the link:\n{hub.log_tail()}"
+        time.sleep(0.3)
 
 
 def test_her_servers_api_is_the_service_as_alice(hub: Hub, alice_home: Path) -> None:
@@ -191,6 +201,63 @@ def test_a_saved_share_is_written_as_a_chat_file_of_her_server(hub: Hub, alice_h
     assert again.json()["field"] == "path"
 
 
+def _server_environment(user: str) -> dict[str, str]:
+    """The environment the hub's spawner gave ``user``'s running single-user server: what
+    its kernels and terminals inherit (read from ``/proc/<pid>/environ``)."""
+    proc = Path("/proc")
+    if not (proc / "self" / "environ").exists():
+        pytest.skip("reading the single-user server's environment needs Linux's /proc")
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            raw = (entry / "environ").read_bytes()
+        except OSError:  # gone meanwhile, or not ours
+            continue
+        if b"jupyterhub.singleuser" not in cmdline:
+            continue
+        env = dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+        if env.get("JUPYTERHUB_USER") == user:
+            return env
+    raise AssertionError(f"no single-user server process of {user} found")
+
+
+NOTEBOOK_CODE = """
+import json, sys
+from jupyter_convshare import share
+shared = share(sys.argv[1], mode="live", expires="24h")
+print(json.dumps({"url": shared.url, "conversation_id": shared.conversation_id}))
+"""
+
+
+def test_a_notebook_on_her_server_shares_her_file_live_through_her_server(hub: Hub, alice_home: Path) -> None:
+    # Given a .chat file of alice's home, and code that runs where her kernels run: with the
+    # environment the spawner gave her server (JUPYTERHUB_SERVICE_URL, her server's
+    # JUPYTERHUB_API_TOKEN, CONVSHARE_SERVICE_URL), in her home
+    _write_chat(alice_home / "notebook.chat", _chat("Shared from a notebook", "First answer."), T0)
+    env = _server_environment("alice")
+    assert env["JUPYTERHUB_SERVICE_URL"].endswith("/user/alice/")
+    # When it calls share() on the file, with no server named
+    done = subprocess.run(
+        [sys.executable, "-c", NOTEBOOK_CODE, "notebook.chat"],
+        cwd=alice_home, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    shared = json.loads(done.stdout.strip().splitlines()[-1])
+    # Then the link is the service's, and opens anonymously
+    assert shared["url"].startswith(hub.service_url + "convshare/s/")
+    assert "First answer." in _page(shared["url"]).text
+    # and her server shared the file by its path, not a copy of its content (the service
+    # alone gets a copy, which never changes): when the file changes, the link follows
+    _write_chat(
+        alice_home / "notebook.chat",
+        _chat("Shared from a notebook", "First answer.", "A later question"),
+        T0 + 60,
+    )
+    _wait_for_text(hub, shared["url"], "A later question")
+
+
 def test_a_live_chat_shared_from_her_server_follows_the_file_and_outlives_the_server(
     hub: Hub, alice_home: Path
 ) -> None:
@@ -212,10 +279,7 @@ def test_a_live_chat_shared_from_her_server_follows_the_file_and_outlives_the_se
         T0 + 60,
     )
     # Then the viewer shows the change (her server pushed it)
-    deadline = time.monotonic() + PUSH_WAIT_SECONDS
-    while "And why are sunsets red?" not in _page(share["url"]).text:
-        assert time.monotonic() < deadline, f"the change never reached the link:\n{hub.log_tail()}"
-        time.sleep(0.3)
+    _wait_for_text(hub, share["url"], "And why are sunsets red?")
     # When her server stops
     assert hub.hub_api("DELETE", "users/alice/server").status_code in (202, 204)
     hub.wait_server("alice", running=False)
