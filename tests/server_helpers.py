@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from tornado.httpclient import HTTPResponse
 
@@ -112,3 +113,33 @@ def make_anonymous_fetch(http_server_client: Any, jp_base_url: str) -> Any:
         return await http_server_client.fetch(url, method=method, raise_error=False, **kwargs)
 
     return call
+
+
+@contextmanager
+def another_server(tmp: Path) -> Iterator[tuple[str, str]]:
+    """A second real Jupyter server with jupyter-convshare: a subprocess with its own root,
+    store and token in ``tmp`` (what ``jupyter convshare demo`` starts). Yields
+    ``(base URL ending with "/", token)``; stops it on exit."""
+    from jupyter_convshare.cli import _DemoServer, _free_port
+
+    root = tmp / "root"
+    root.mkdir()
+    server = _DemoServer(tmp, root, tmp / "store", _free_port())
+    url, token = server.start()
+    try:
+        yield url, token
+    finally:
+        server.stop()
+
+
+def share_on(server: tuple[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    """``POST convshare/api/shares`` with ``body`` on ``server`` (``(url, token)`` of
+    :func:`another_server`); returns the created share (asserts 201)."""
+    import requests
+
+    url, token = server
+    response = requests.post(
+        f"{url}convshare/api/shares", json=body, headers={"Authorization": f"token {token}"}, timeout=30
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())

@@ -3,25 +3,22 @@
 
 One lab server and one browser page for the module (tests/lab_helpers.py); the tests run
 in file order, each one behaviour on the state the previous ones left, like a user's
-session: two conversations shared through the REST API, a conversation of "another
-server" (a small real HTTP server in a thread answering its ``export.json`` like a
-convshare viewer) saved to the library. Screenshots go to
+session: two conversations shared through the REST API, a share of another real
+server with the extension (a subprocess) saved to the library. Screenshots go to
 ``test-artifacts/lab-sidebar-*.png`` for a human to look at.
 """
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
-import secrets
 import shutil
-import threading
 from typing import Any, Iterator
 
 import pytest
 
 from .lab_helpers import ARTIFACTS, CHROMIUM, ROOT, TOKEN, Chromium, Lab, anonymous_status, api, start_lab
+from .server_helpers import another_server, share_on
 
 try:
     import jupyterlab  # noqa: F401
@@ -43,51 +40,20 @@ ALPHA = "Alpha notes"
 REMOTE = "Quarterly review from elsewhere"
 
 
-def _export(title: str) -> bytes:
-    from jupyter_convshare.core.exporters import export
-    from jupyter_convshare.core.importers import load_one
-
-    conversation = load_one(
-        {"messages": [{"role": "user", "content": "What did Q3 look like?"}, {"role": "assistant", "content": "Up 4%."}]},
-        name="remote.json",
-    )
-    conversation.title = title
-    return export(conversation, "json")
-
-
-class _OtherServer(http.server.BaseHTTPRequestHandler):
-    """Another convshare server: ``/base/convshare/s/<link>/export.json`` answers an export."""
-
-    protocol_version = "HTTP/1.0"
-    body = b""
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        ok = self.path.startswith("/base/convshare/s/") and self.path.endswith("/export.json")
-        self.send_response(200 if ok else 404)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        if ok:
-            self.wfile.write(type(self).body)
+@pytest.fixture(scope="module")
+def other_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """``(origin, link)``: a share titled ``REMOTE`` on another real server."""
+    with another_server(tmp_path_factory.mktemp("other")) as remote:
+        shared = share_on(remote, {
+            "conversation": {"messages": [{"role": "user", "content": "What did Q3 look like?"},
+                                          {"role": "assistant", "content": "Up 4%."}]},
+            "name": "remote.json", "title": REMOTE,
+        })
+        yield remote[0], shared["url"]
 
 
 @pytest.fixture(scope="module")
-def other_server() -> Iterator[str]:
-    """Base URL of the other server (``http://127.0.0.1:<port>/base/``)."""
-    _OtherServer.body = _export(REMOTE)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OtherServer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/base/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, other_server: str) -> Iterator[Lab]:
+def lab(tmp_path_factory: pytest.TempPathFactory, other_server: tuple[str, str]) -> Iterator[Lab]:
     """The lab, with the demo chat and two shares made through the REST API, and a
     conversation of the other server in the library."""
     tmp = tmp_path_factory.mktemp("lab-sidebar")
@@ -105,8 +71,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, other_server: str) -> Iterator
         status, sales = api(lab.base, "POST", "convshare/api/shares",
                             {"path": DEMO_CHAT.name, "title": SALES, "expires": "7d"})
         assert status == 201, sales
-        status, item = api(lab.base, "POST", "convshare/api/library",
-                           {"url": f"{other_server}convshare/s/{secrets.token_urlsafe(32)}"})
+        status, item = api(lab.base, "POST", "convshare/api/library", {"url": other_server[1]})
         assert status == 201, item
         # two anonymous views of Alpha: "Most viewed" puts it first
         assert anonymous_status(alpha["url"]) == 200 and anonymous_status(alpha["url"]) == 200
@@ -328,13 +293,13 @@ def test_open_share_link_previews_and_shows_the_servers_refusal(session, lab) ->
 
 
 def test_open_share_link_opens_it_as_a_chat_file(session, lab, other_server) -> None:
-    url = f"{other_server}convshare/s/{secrets.token_urlsafe(32)}"
+    origin, url = other_server
 
     def check(page: "Page") -> None:
         dialog = page.locator(".jp-Dialog .jp-convshare-OpenLink")
         dialog.get_by_label("Share link").fill(url)
         dialog.get_by_label("Share link").press("Enter")
-        expect(dialog.locator(".jp-convshare-preview-meta")).to_contain_text("from " + other_server)
+        expect(dialog.locator(".jp-convshare-preview-meta")).to_contain_text("from " + origin)
         dialog.get_by_role("button", name="Open as .chat").click()
         expect(page.locator(".jp-Dialog")).to_have_count(0)
         # the file exists next to the first copy (a free name) and is open in the main area

@@ -29,7 +29,16 @@ from jupyter_convshare.core.importers import load_one
 from jupyter_convshare.core.library import Library, parse_share_url
 
 from .conftest import real_fixture
-from .server_helpers import BOT, body_json, chat_message, make_api, two_message_chat, write_chat
+from .server_helpers import (
+    BOT,
+    another_server,
+    body_json,
+    chat_message,
+    make_api,
+    share_on,
+    two_message_chat,
+    write_chat,
+)
 from .test_audit import captured  # noqa: F401
 from .test_grants import OWNER, as_user, chat, grant, jp_server_config, new_share  # noqa: F401
 
@@ -553,29 +562,12 @@ def test_a_server_may_refuse_loopback_and_private_addresses(service, hostile):
 @pytest.fixture(scope="module")
 def remote_server(tmp_path_factory) -> Iterator[tuple[str, str]]:
     """A second Jupyter server with jupyter-convshare (subprocess, own store and token)."""
-    from jupyter_convshare.cli import _DemoServer, _free_port
-
-    tmp = tmp_path_factory.mktemp("remote")
-    root = tmp / "root"
-    root.mkdir()
-    server = _DemoServer(tmp, root, tmp / "store", _free_port())
-    url, token = server.start()
-    try:
-        yield url, token
-    finally:
-        server.stop()
+    with another_server(tmp_path_factory.mktemp("remote")) as remote:
+        yield remote
 
 
 def remote_share(remote: tuple[str, str], path: Path) -> dict[str, Any]:
-    url, token = remote
-    response = requests.post(
-        f"{url}convshare/api/shares",
-        json={"conversation": json.loads(path.read_text(encoding="utf-8")), "name": path.name},
-        headers={"Authorization": f"token {token}"},
-        timeout=30,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
+    return share_on(remote, {"conversation": json.loads(path.read_text(encoding="utf-8")), "name": path.name})
 
 
 def store_bytes(store_dir: Path) -> bytes:

@@ -3,26 +3,22 @@ items 3 and 5: the JupyterLab sidebar's *Save a copy as .chat* and *Open share l
 
 One real server with several users (``test_grants``: ``<name>-token`` is user ``<name>``,
 the owner is ``teacher``); the files land in pytest-jupyter's real contents root. Another
-server's link is served by a small real HTTP server in a thread that answers its
-``export.json`` like a convshare viewer.
+server's link is a share on a second real Jupyter server with the extension (a subprocess).
 """
 
 from __future__ import annotations
 
-import http.server
 import json
-import secrets
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from jupyter_convshare.core.exporters import EXPORT_FORMATS, export
+from jupyter_convshare.core.exporters import EXPORT_FORMATS
 from jupyter_convshare.core.importers import load_one
 from jupyter_convshare.server.library_api import check_chat_path
 
-from .server_helpers import body_json, make_api
+from .server_helpers import another_server, body_json, make_api, share_on
 from .test_grants import OWNER, as_user, chat, jp_server_config, new_share  # noqa: F401
 
 pytestmark = pytest.mark.skipif("chat" not in EXPORT_FORMATS, reason="the .chat exporter is not there yet")
@@ -222,52 +218,29 @@ async def test_previewing_a_single_use_link_claims_it_for_that_user(api):
 # -- another server's link ---------------------------------------------------------------------------
 
 
-class _OtherServer(http.server.BaseHTTPRequestHandler):
-    """Answers ``/base/convshare/s/<link>/export.json`` with a valid ``convshare/1`` export."""
-
-    protocol_version = "HTTP/1.0"
-    body = b""
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        ok = self.path.startswith("/base/convshare/s/") and self.path.endswith("/export.json")
-        self.send_response(200 if ok else 404)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        if ok:
-            self.wfile.write(type(self).body)
-
-
 @pytest.fixture(scope="module")
-def other_server() -> Iterator[str]:
-    _OtherServer.body = export(
-        load_one({"messages": [{"role": "user", "content": "remote question"}, {"role": "assistant", "content": "ok"}]},
-                 name="remote.json"),
-        "json",
-    )
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OtherServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/base/"
-    finally:
-        server.shutdown()
-        server.server_close()
+def other_server(tmp_path_factory) -> Iterator[tuple[str, str]]:
+    """``(origin, link)``: a share of a question and its answer on another real server."""
+    with another_server(tmp_path_factory.mktemp("other")) as remote:
+        shared = share_on(remote, {
+            "conversation": {"messages": [{"role": "user", "content": "remote question"},
+                                          {"role": "assistant", "content": "ok"}]},
+            "name": "remote.json",
+        })
+        yield remote[0], shared["url"]
 
 
 async def test_another_servers_link_is_previewed_with_its_origin(api, other_server):
-    url = f"{other_server}convshare/s/{secrets.token_urlsafe(32)}"
+    origin, url = other_server
     response = await api("POST", "library", "preview", body={"url": url}, headers=as_user("student1"))
     assert response.code == 200, response.body
     preview = body_json(response)
-    assert preview["origin"] == other_server and preview["summary"] == "remote question"
+    assert preview["origin"] == origin and preview["summary"] == "remote question"
     assert preview["message_count"] == 2
 
 
 async def test_another_servers_link_is_written_as_a_chat_file(api, other_server, jp_root_dir):
-    url = f"{other_server}convshare/s/{secrets.token_urlsafe(32)}"
+    _origin, url = other_server
     response = await api("POST", "library", "save-as", body={"url": url, "path": "remote.chat"},
                          headers=as_user("student1"))
     assert response.code == 201, response.body
