@@ -11,6 +11,7 @@ through ``LabApp.extra_labextensions_path``).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -42,6 +43,14 @@ CHROMIUM_ARGS = [
 ]
 TOKEN = "convshare-lab-test-token"
 LAB_START_SECONDS = 90  # a ceiling for a loaded 2-core machine, not a timing assertion
+HAVE_LAB = all(importlib.util.find_spec(name) is not None for name in ("jupyterlab", "playwright"))
+"""Whether JupyterLab and Playwright (the test extra) are installed."""
+LAB_TEST_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (Debian package 'chromium')"),
+    pytest.mark.skipif(not HAVE_LAB, reason="jupyterlab and playwright (the test extra) are not installed"),
+]
+"""``pytestmark`` of the JupyterLab UI test modules."""
 
 
 def installed_labextension() -> Path | None:

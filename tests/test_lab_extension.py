@@ -30,8 +30,9 @@ from .conftest import REAL, real_fixture
 from .lab_helpers import (
     ARTIFACTS,
     BUILD_OUTPUT,
-    CHROMIUM,
+    HAVE_LAB,
     LAB_START_SECONDS,
+    LAB_TEST_MARKS,
     TOKEN,
     Chromium,
     free_port,
@@ -49,19 +50,10 @@ REAL_PATHS_CHAT_PARTS = ("jupyterlab-chat", "gogorogon__jupytercon2025-extension
 REAL_PATHS_CHAT = REAL.joinpath(*REAL_PATHS_CHAT_PARTS)
 REAL_PATHS_CHAT_NAME = "workshop-test.chat"
 
-try:
-    import jupyterlab  # noqa: F401
+if HAVE_LAB:
     from playwright.sync_api import Browser, Page, expect
 
-    HAVE_LAB = True
-except ImportError:  # pragma: no cover - the test extra installs both
-    HAVE_LAB = False
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (Debian package 'chromium')"),
-    pytest.mark.skipif(not HAVE_LAB, reason="jupyterlab and playwright (the test extra) are not installed"),
-]
+pytestmark = LAB_TEST_MARKS
 
 
 def _api(base: str, method: str, path: str) -> tuple[int, dict]:

@@ -17,22 +17,24 @@ from typing import Any, Iterator
 
 import pytest
 
-from .lab_helpers import ARTIFACTS, CHROMIUM, ROOT, TOKEN, Chromium, Lab, anonymous_status, api, start_lab
+from .lab_helpers import (
+    ARTIFACTS,
+    HAVE_LAB,
+    LAB_TEST_MARKS,
+    ROOT,
+    TOKEN,
+    Chromium,
+    Lab,
+    anonymous_status,
+    api,
+    start_lab,
+)
 from .server_helpers import another_server, share_on
 
-try:
-    import jupyterlab  # noqa: F401
+if HAVE_LAB:
     from playwright.sync_api import Browser, Page, expect
 
-    HAVE_LAB = True
-except ImportError:  # pragma: no cover - the test extra installs both
-    HAVE_LAB = False
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (Debian package 'chromium')"),
-    pytest.mark.skipif(not HAVE_LAB, reason="jupyterlab and playwright (the test extra) are not installed"),
-]
+pytestmark = LAB_TEST_MARKS
 
 DEMO_CHAT = ROOT / "examples" / "demo" / "sales-analysis.chat"
 SALES = "Sales analysis"
