@@ -22,19 +22,8 @@ from jupyter_convshare.core import importers
 from jupyter_convshare.core.model import Attachment, Conversation, Message, Part, Participant, SourceInfo
 
 from .conftest import real_fixture
+from .lab_helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 T0 = datetime(2030, 3, 14, 9, 26, 53, tzinfo=timezone.utc)
 
 try:
