@@ -114,6 +114,25 @@ c.JupyterHub.load_roles.append({{
     return config
 
 
+CHAT_T0 = 1781232974.0
+"""Epoch seconds of the first message of :func:`chat_document`."""
+
+
+def chat_document(*bodies: str, chat_id: str = "hub-chat") -> dict[str, Any]:
+    """A jupyterlab-chat ``.chat`` document: alternating user (ada) / persona messages,
+    one second apart from :data:`CHAT_T0`."""
+    users = {
+        "ada": {"username": "ada", "name": "Ada", "display_name": "Ada", "bot": False},
+        "bot": {"username": "bot", "name": "Jupyternaut", "display_name": "Jupyternaut", "bot": True},
+    }
+    messages = [
+        {"type": "msg", "id": f"m{i}", "body": body, "time": CHAT_T0 + i, "sender": "ada" if i % 2 == 0 else "bot",
+         "raw_time": False}
+        for i, body in enumerate(bodies)
+    ]
+    return {"messages": messages, "users": users, "attachments": {}, "metadata": {"id": chat_id}}
+
+
 class Hub:
     """A running JupyterHub (subprocess) and helpers to talk to it and to the service."""
 

@@ -34,13 +34,9 @@ from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 from .lab_helpers import ARTIFACTS, BUILD_OUTPUT, CHROMIUM, Chromium, installed_labextension  # noqa: E402
 
-try:  # the hub fixtures: their own module when it exists, else test_hub's
-    from . import hub_helpers as hub_module  # type: ignore[attr-defined]
-except ImportError:
-    from . import test_hub as hub_module  # type: ignore[no-redef]
-
-Hub = hub_module.Hub
-PASSWORD = hub_module.PASSWORD
+from . import hub_helpers as hub_module  # noqa: E402
+from .hub_helpers import PASSWORD, Hub  # noqa: E402
+from .hub_helpers import chat_document as _chat  # noqa: E402
 
 pytestmark = [
     pytest.mark.browser,
@@ -55,23 +51,6 @@ WAIT = 30_000
 """Milliseconds a UI change may take on a loaded 2-core machine (a ceiling, not a timing assertion)."""
 SPAWN_WAIT = 150_000
 """Milliseconds the hub may take to start a single-user JupyterLab (2 loaded cores)."""
-T0 = 1781232974.0
-
-
-def _chat(*bodies: str) -> dict[str, Any]:
-    """A jupyterlab-chat document: alternating user / assistant messages."""
-    users = {
-        "ada": {"username": "ada", "name": "Ada", "display_name": "Ada", "bot": False},
-        "bot": {"username": "bot", "name": "Jupyternaut", "display_name": "Jupyternaut", "bot": True},
-    }
-    messages = [
-        {"type": "msg", "id": f"m{i}", "body": body, "time": T0 + i, "sender": "ada" if i % 2 == 0 else "bot",
-         "raw_time": False}
-        for i, body in enumerate(bodies)
-    ]
-    return {"messages": messages, "users": users, "attachments": {}, "metadata": {"id": "hub-browser-chat"}}
-
-
 def _lab_config(tmp: Path) -> str:
     """Config lines appended to the test hub's: single-user servers run JupyterLab with the
     convshare server extension and labextension, and open at ``/lab``."""

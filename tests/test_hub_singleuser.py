@@ -23,30 +23,17 @@ import pytest
 pytest.importorskip("jupyterhub", reason="jupyterhub is not installed (pip install -e '.[test]')")
 import requests  # noqa: E402
 
-from .hub_helpers import Hub  # noqa: E402
+from .hub_helpers import CHAT_T0, Hub  # noqa: E402
+from .hub_helpers import chat_document as _chat  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     shutil.which("configurable-http-proxy") is None,
     reason="configurable-http-proxy is not on PATH (npm install -g configurable-http-proxy; .ci/run does)",
 )
 
-T0 = 1781232974.0
+T0 = CHAT_T0
 PUSH_WAIT_SECONDS = 30.0
 """Bound on how long a change of the file may take to reach the link (checks every 0.5 s)."""
-
-
-def _chat(*bodies: str, chat_id: str = "hub-live-chat") -> dict[str, Any]:
-    """A jupyterlab-chat document: alternating user / persona messages."""
-    users = {
-        "ada": {"username": "ada", "name": "Ada", "display_name": "Ada", "bot": False},
-        "bot": {"username": "bot", "name": "Jupyternaut", "display_name": "Jupyternaut", "bot": True},
-    }
-    messages = [
-        {"type": "msg", "id": f"m{i}", "body": body, "time": T0 + i, "sender": "ada" if i % 2 == 0 else "bot",
-         "raw_time": False}
-        for i, body in enumerate(bodies)
-    ]
-    return {"messages": messages, "users": users, "attachments": {}, "metadata": {"id": chat_id}}
 
 
 def _write_chat(path: Path, document: dict[str, Any], mtime: float) -> None:
