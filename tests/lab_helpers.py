@@ -1,9 +1,8 @@
 """A real JupyterLab for UI tests, and Debian chromium driven from its own thread.
 
-The same recipe as ``tests/test_lab_extension.py`` (which takes its constants and
-:class:`Chromium` from here): ``jupyter lab`` as a subprocess with its own config, data,
-runtime, settings and workspaces directories, the store and the contents root in a temp
-directory. The built labextension is the
+:func:`start_lab` (used by every ``tests/test_lab_*.py``): ``jupyter lab`` as a subprocess
+with its own config, data, runtime, settings and workspaces directories, the store and the
+contents root in a temp directory. The built labextension is the
 installed one (``pip install`` builds it into ``share/jupyter/labextensions``) or, in a
 checkout where only ``jlpm build`` ran, ``jupyter_convshare/labextension`` (linked in
 through ``LabApp.extra_labextensions_path``).
@@ -21,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
@@ -118,13 +117,27 @@ class Lab:
             self.process.wait()
 
 
-def start_lab(tmp: Path, root: Path, *, settings: dict[str, dict[str, Any]] | None = None) -> Lab:
+def start_lab(
+    tmp: Path,
+    root: Path,
+    *,
+    settings: dict[str, dict[str, Any]] | None = None,
+    server_config: dict[str, Any] | None = None,
+    args: Sequence[str] = (),
+    disabled_labextensions: Sequence[str] = (),
+) -> Lab:
     """Start JupyterLab with the extension over ``root``; wait until the REST API answers.
 
     Args:
-        tmp: a private temp directory (config, data, runtime, settings, store, log).
+        tmp: a private temp directory (config, data, runtime, settings, store, log; and
+            the working directory, where jupyter-server-ydoc keeps its store).
         root: the contents root (already filled).
         settings: user settings, ``{"<package>/<plugin>": {...}}`` (e.g. the theme).
+        server_config: this lab's ``jupyter_server_config.json`` (e.g. ``ConvShareApp``
+            options), in its own config directory.
+        args: more ``jupyter lab`` command-line options.
+        disabled_labextensions: front-end packages disabled with ``jupyter labextension
+            disable`` in this lab's config directory, as a user without them has it.
 
     Skips the test when the labextension is neither installed nor built.
     """
@@ -145,6 +158,14 @@ def start_lab(tmp: Path, root: Path, *, settings: dict[str, dict[str, Any]] | No
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(value))
 
+    # the extension is enabled in the config file, not on the command line: a command-line
+    # jpserver_extensions would replace the file's whole dict (e.g. jupyter_server_ydoc: false)
+    config = dict(server_config or {})
+    server_app = dict(config.get("ServerApp", {}))
+    server_app["jpserver_extensions"] = {"jupyter_convshare": True, **server_app.get("jpserver_extensions", {})}
+    config["ServerApp"] = server_app
+    (tmp / "config").mkdir(exist_ok=True)
+    (tmp / "config" / "jupyter_server_config.json").write_text(json.dumps(config))
     env = dict(os.environ)
     env.update(
         JUPYTER_CONFIG_DIR=str(tmp / "config"),
@@ -153,6 +174,11 @@ def start_lab(tmp: Path, root: Path, *, settings: dict[str, dict[str, Any]] | No
         JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
         JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
     )
+    for package in disabled_labextensions:
+        subprocess.run(
+            [sys.executable, "-m", "jupyter", "labextension", "disable", "--level=user", package],
+            env=env, check=True, capture_output=True,
+        )
     port = free_port()
     log_path = tmp / "lab.log"
     with log_path.open("wb") as log:
@@ -163,11 +189,12 @@ def start_lab(tmp: Path, root: Path, *, settings: dict[str, dict[str, Any]] | No
                 f"--IdentityProvider.token={TOKEN}",
                 f"--ServerApp.root_dir={root}",
                 f"--ConvShareApp.store_dir={tmp / 'store'}",
-                "--ServerApp.jpserver_extensions=jupyter_convshare=True",
                 "--allow-root",  # CI containers run as root
+                *args,
                 *extra,
             ],
             env=env,
+            cwd=tmp,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -10,19 +10,15 @@ Screenshots go to ``test-artifacts/lab-*.png`` for a human to look at.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
 
 import pytest
 
@@ -31,12 +27,12 @@ from .lab_helpers import (
     ARTIFACTS,
     BUILD_OUTPUT,
     HAVE_LAB,
-    LAB_START_SECONDS,
     LAB_TEST_MARKS,
     TOKEN,
     Chromium,
-    free_port,
+    api,
     installed_labextension,
+    start_lab,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,17 +50,6 @@ if HAVE_LAB:
     from playwright.sync_api import Browser, Page, expect
 
 pytestmark = LAB_TEST_MARKS
-
-
-def _api(base: str, method: str, path: str) -> tuple[int, dict]:
-    """One authenticated REST call of the server under test: ``(status, JSON body)``."""
-    request = Request(base + path, method=method, headers={"Authorization": f"token {TOKEN}"})
-    try:
-        with urlopen(request, timeout=10) as response:
-            body = response.read()
-            return response.status, json.loads(body) if body else {}
-    except HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
 
 
 GROUPS = {"staff": ["ada", "grace"], "students": ["alan"]}
@@ -88,84 +73,24 @@ def _running_lab(tmp: Path, *, without_chat: bool = False) -> Iterator[str]:
         if real.exists():
             shutil.copy(real, root / name)
 
-    extra: list[str] = []
-    if installed_labextension() is None:
-        if not (BUILD_OUTPUT / "package.json").exists():
-            pytest.skip("the labextension is not built: pip install -e . with Node 20, or jlpm build in labextension/")
-        # JupyterLab looks for <dir>/<package name>/package.json
-        linked = tmp / "labextensions"
-        linked.mkdir()
-        (linked / "jupyter-convshare").symlink_to(BUILD_OUTPUT, target_is_directory=True)
-        extra.append(f"--LabApp.extra_labextensions_path={linked}")
-
-    # no "Would you like to get notified about official Jupyter news?" toast in the screenshots
-    notification = tmp / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    notification.parent.mkdir(parents=True)
-    notification.write_text(json.dumps({"fetchNews": "false"}))
-    config = tmp / "config"
-    config.mkdir()
-    server_config = {
-        "ConvShareApp": {"groups": GROUPS},
-        # jupyter-server-ydoc without its front end (jupyter-collaboration's docprovider)
-        # makes jupyterlab-chat refuse to open chats ("Provider rtc is not registered"):
-        # chats open through the contents API, as without real-time collaboration
-        "ServerApp": {"jpserver_extensions": {"jupyter_convshare": True, "jupyter_server_ydoc": False}},
-    }
-    (config / "jupyter_server_config.json").write_text(json.dumps(server_config))
-
-    env = dict(os.environ)
-    env.update(
-        JUPYTER_CONFIG_DIR=str(config),
-        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-        JUPYTER_DATA_DIR=str(tmp / "data"),
-        JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
+    lab = start_lab(
+        tmp,
+        root,
+        server_config={
+            "ConvShareApp": {"groups": GROUPS},
+            # jupyter-server-ydoc without its front end (jupyter-collaboration's docprovider)
+            # makes jupyterlab-chat refuse to open chats ("Provider rtc is not registered"):
+            # chats open through the contents API, as without real-time collaboration
+            "ServerApp": {"jpserver_extensions": {"jupyter_server_ydoc": False}},
+        },
+        # window.jupyterapp: the tests switch the theme and ask which plugins run
+        args=["--LabApp.expose_app_in_browser=True"],
+        disabled_labextensions=["jupyterlab-chat-extension"] if without_chat else [],
     )
-    if without_chat:
-        subprocess.run(
-            [sys.executable, "-m", "jupyter", "labextension", "disable", "--level=user", "jupyterlab-chat-extension"],
-            env=env, check=True, capture_output=True,
-        )
-    port = free_port()
-    log = (tmp / "lab.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyter", "lab", "--no-browser",
-            f"--port={port}", "--ip=127.0.0.1", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={TOKEN}",
-            f"--ServerApp.root_dir={root}",
-            f"--ConvShareApp.store_dir={tmp / 'store'}",
-            # window.jupyterapp: the tests switch the theme and ask which plugins run
-            "--LabApp.expose_app_in_browser=True",
-            "--allow-root",  # CI containers run as root
-            *extra,
-        ],
-        env=env,
-        # jupyter-server-ydoc keeps its store (.jupyter_ystore.db) in the working directory
-        cwd=tmp,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + LAB_START_SECONDS
     try:
-        while True:
-            try:
-                if _api(base, "GET", "convshare/api/info")[0] == 200:
-                    break
-            except (URLError, ConnectionError, OSError):
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"jupyter lab did not start:\n{(tmp / 'lab.log').read_text(errors='replace')[-4000:]}")
-            time.sleep(0.5)
-        yield base
+        yield lab.base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        lab.stop()
 
 
 @pytest.fixture(scope="module")
@@ -223,10 +148,10 @@ def _set_theme(page: "Page", theme: str) -> None:
 
 def _grants(base: str) -> list[tuple[str, str | None, str]]:
     """The grants of the server's only share, as ``(principal_type, principal, permission)``."""
-    status, listed = _api(base, "GET", "convshare/api/shares")
+    status, listed = api(base, "GET", "convshare/api/shares")
     assert status == 200 and len(listed["shares"]) == 1, listed
     share_id = listed["shares"][0]["share_id"]
-    status, body = _api(base, "GET", f"convshare/api/shares/{share_id}/grants")
+    status, body = api(base, "GET", f"convshare/api/shares/{share_id}/grants")
     assert status == 200, body
     return sorted((g["principal_type"], g["principal"], g["permission"]) for g in body["grants"])
 
@@ -299,7 +224,7 @@ def _share_real_chat(browser: "Browser", lab: str) -> None:
         with page.expect_response(lambda r: r.request.method == "PATCH") as patched:
             body.locator("select.jp-convshare-expires").select_option("24h")
         assert patched.value.status == 200
-        status, shares = _api(lab, "GET", "convshare/api/shares")
+        status, shares = api(lab, "GET", "convshare/api/shares")
         assert status == 200 and len(shares["shares"]) == 1
         expires_at = datetime.fromisoformat(shares["shares"][0]["expires_at"].replace("Z", "+00:00"))
         assert timedelta(hours=23) < expires_at - datetime.now(timezone.utc) <= timedelta(hours=24)
@@ -359,7 +284,7 @@ def _share_real_chat(browser: "Browser", lab: str) -> None:
         gone = viewer.goto(url)
         assert gone is not None and gone.status == 404
         viewer.screenshot(path=str(ARTIFACTS / "lab-viewer-after-delete.png"))
-        assert _api(lab, "GET", "convshare/api/shares")[1]["shares"] == []
+        assert api(lab, "GET", "convshare/api/shares")[1]["shares"] == []
     finally:
         context.close()
         visitor.close()
@@ -388,9 +313,9 @@ def _share_with_findings(browser: "Browser", lab: str) -> None:
         page.screenshot(path=str(ARTIFACTS / "lab-share-dialog-findings.png"))
     finally:
         context.close()
-        status, listed = _api(lab, "GET", "convshare/api/shares")
+        status, listed = api(lab, "GET", "convshare/api/shares")
         for share in listed.get("shares", []):
-            _api(lab, "DELETE", f"convshare/api/shares/{share['share_id']}")
+            api(lab, "DELETE", f"convshare/api/shares/{share['share_id']}")
 
 
 # The Web Share API as a page sees it where the browser has one (Linux chromium has none):
@@ -465,9 +390,9 @@ def _share_from_chat_toolbar(browser: "Browser", lab: str) -> None:
         expect(body.locator(".jp-convshare-status")).to_contain_text("Shared since", timeout=WAIT)
     finally:
         context.close()
-        status, listed = _api(lab, "GET", "convshare/api/shares")
+        status, listed = api(lab, "GET", "convshare/api/shares")
         for share in listed.get("shares", []):
-            _api(lab, "DELETE", f"convshare/api/shares/{share['share_id']}")
+            api(lab, "DELETE", f"convshare/api/shares/{share['share_id']}")
 
 
 def test_without_jupyterlab_chat_the_extension_loads_and_the_file_browser_entry_works(

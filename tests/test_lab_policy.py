@@ -7,7 +7,6 @@ demo chat from the file browser. Skips when the labextension is not built.
 
 from __future__ import annotations
 
-import json
 import shutil
 from typing import TYPE_CHECKING, Iterator
 
@@ -28,14 +27,12 @@ WAIT = 30_000  # ms: a ceiling for a loaded 2-core machine, not a timing asserti
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """A lab whose server policy is ``max_expires=7d``, no "never", no anonymous links."""
     tmp = tmp_path_factory.mktemp("lab-policy")
-    (tmp / "config").mkdir()
-    (tmp / "config" / "jupyter_server_config.json").write_text(json.dumps(
-        {"ConvShareApp": {"policy": {"max_expires": "7d", "allow_never": False, "allow_link": False}}}
-    ))
     root = tmp / "root"
     root.mkdir()
     shutil.copy(DEMO_CHAT, root / DEMO_CHAT.name)
-    lab = start_lab(tmp, root)
+    lab = start_lab(tmp, root, server_config={
+        "ConvShareApp": {"policy": {"max_expires": "7d", "allow_never": False, "allow_link": False}}
+    })
     try:
         yield lab
     finally:
