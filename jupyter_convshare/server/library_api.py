@@ -46,7 +46,7 @@ from tornado import web
 
 from ..core.errors import Conflict, ConvShareError, Expired, Forbidden, InvalidRequest, NotFound
 from ..core.exporters import export
-from ..core.library import THIS_SERVER, Library, LibraryItem, _import_export, _same_base, parse_share_url
+from ..core.library import THIS_SERVER, Library, LibraryItem, _import_export, parse_share_url
 from ..core.model import Conversation, format_time
 from ..core.shares import UNSET
 from .base import ConvShareAPIHandler
@@ -171,17 +171,8 @@ class _LibraryBase(ConvShareAPIHandler):
             InvalidRequest / NotFound / Expired / TooLarge / ImportFailed, all naming ``url``.
         """
         parsed = parse_share_url(url)
-        local = any(_same_base(parsed.origin, base) for base in self.this_server())
-        if not local:
-            try:
-                self.service.resolve_share(parsed.link, count_view=False)
-                local = True
-            except Expired:
-                local = True
-            except NotFound:
-                pass
-        if not local:
-            library = self.library
+        library = self.library
+        if not library.is_local(parsed, self.this_server()):
             body = await self.run(
                 library.fetch, parsed.export_url, max_bytes=library.max_import_bytes, timeout=library.fetch_timeout
             )
