@@ -94,26 +94,32 @@ class ImageBudget:
         self._left = MAX_EMBEDDED_BYTES
         self._cache: dict[str, bytes | None] = {}
 
+    def _bytes(self, attachment: Attachment, mime: str) -> bytes | None:
+        """The attachment's bytes within the limits (counted once, cached by attachment id);
+        a raster image's bytes must also be what its media type says."""
+        if attachment.id not in self._cache:
+            data: bytes | None = None
+            if attachment.size_bytes is None or attachment.size_bytes <= min(MAX_IMAGE_BYTES, self._left):
+                try:
+                    data = self._read(attachment) if self._read is not None else None
+                except Exception:  # a caller's reader that fails: list the file instead
+                    data = None
+            if data is not None and len(data) > min(MAX_IMAGE_BYTES, self._left):
+                data = None
+            if data is not None and mime in RASTER_IMAGE_TYPES and not looks_like(mime, data):
+                data = None
+            if data is not None:
+                self._left -= len(data)
+            self._cache[attachment.id] = data
+        return self._cache[attachment.id]
+
     def image(self, attachment: Attachment) -> tuple[str, bytes] | None:
         """``(media type, bytes)`` of a raster image attachment to embed, else ``None``
         (not an image, bytes unavailable, not what the media type says, over a limit)."""
         mime = media_type(attachment)
         if self._read is None or mime not in RASTER_IMAGE_TYPES or not attachment.available:
             return None
-        if attachment.id in self._cache:
-            cached = self._cache[attachment.id]
-            return (mime, cached) if cached is not None else None
-        data: bytes | None = None
-        if attachment.size_bytes is None or attachment.size_bytes <= min(MAX_IMAGE_BYTES, self._left):
-            try:
-                data = self._read(attachment)
-            except Exception:  # a caller's reader that fails: list the file instead
-                data = None
-        if data is not None and (len(data) > min(MAX_IMAGE_BYTES, self._left) or not looks_like(mime, data)):
-            data = None
-        if data is not None:
-            self._left -= len(data)
-        self._cache[attachment.id] = data
+        data = self._bytes(attachment, mime)
         return (mime, data) if data is not None else None
 
     def file(self, attachment: Attachment) -> tuple[str, bytes] | None:
@@ -126,20 +132,8 @@ class ImageBudget:
             return self.image(attachment)
         if self._read is None or not attachment.available:
             return None
-        if attachment.id not in self._cache:
-            data: bytes | None = None
-            if attachment.size_bytes is None or attachment.size_bytes <= min(MAX_IMAGE_BYTES, self._left):
-                try:
-                    data = self._read(attachment)
-                except Exception:  # a caller's reader that fails: list the file instead
-                    data = None
-            if data is not None and len(data) > min(MAX_IMAGE_BYTES, self._left):
-                data = None
-            if data is not None:
-                self._left -= len(data)
-            self._cache[attachment.id] = data
-        cached = self._cache[attachment.id]
-        return (mime or "application/octet-stream", cached) if cached is not None else None
+        data = self._bytes(attachment, mime)
+        return (mime or "application/octet-stream", data) if data is not None else None
 
     def data_uri(self, attachment: Attachment) -> str | None:
         """The image as a ``data:<type>;base64,...`` URI, or ``None`` (see :meth:`image`)."""
