@@ -9,7 +9,10 @@ service's cookies), the size caps, and that nothing is forwarded without a login
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -85,6 +88,7 @@ def jp_server_config(
             "store_dir": str(tmp_path / "convshare-store"),
             "hub_service_url": f"http://127.0.0.1:{upstream[1]}/services/convshare",
             "max_import_bytes": MAX_IMPORT_BYTES,
+            "live_check_interval": 0.2,
         },
     }
 
@@ -165,3 +169,52 @@ async def test_a_file_that_cannot_be_read_is_refused_here_naming_the_path(
     assert caught.value.code == 404
     assert json.loads(caught.value.response.body)["field"] == "path"
     assert running_upstream == []
+
+
+def _write(path: Path, text: str, mtime: float) -> None:
+    path.write_text(text, encoding="utf-8")
+    os.utime(path, (mtime, mtime))
+
+
+def _chat_with_attachment(*bodies: str) -> str:
+    """A jupyterlab-chat document whose first message attaches ``results.csv``."""
+    messages = [{"type": "msg", "id": f"m{i}", "body": b, "time": 1781232974.0 + i, "sender": "ada", "raw_time": False}
+                for i, b in enumerate(bodies)]
+    messages[0]["attachments"] = ["att"]
+    return json.dumps({"messages": messages, "users": {"ada": {"username": "ada", "name": "Ada"}},
+                       "attachments": {"att": {"type": "file", "value": "results.csv"}}, "metadata": {"id": "c1"}})
+
+
+async def _next_push(seen: list[dict[str, Any]], after: int) -> dict[str, Any]:
+    """The first ``conversations/<id>/sync`` request recorded after the first ``after``."""
+    deadline = time.monotonic() + 20
+    while True:
+        pushes = [s for s in seen[after:] if s["route"].endswith("/sync")]
+        if pushes:
+            return json.loads(pushes[0]["body"])
+        assert time.monotonic() < deadline, f"no push reached the service: {[s['route'] for s in seen]}"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_push_sends_an_attachments_bytes_only_when_they_changed(
+    jp_fetch: Any, jp_root_dir: Path, running_upstream: list[dict[str, Any]]
+) -> None:
+    # Given a live .chat file with an attachment, shared through the service with its bytes
+    (jp_root_dir / "results.csv").write_bytes(b"region,revenue\nEast,89408\n")
+    _write(jp_root_dir / "live.chat", _chat_with_attachment("Totals?"), 1781232974.0)
+    await jp_fetch("convshare", "api", "shares", method="POST", body=json.dumps({"path": "live.chat"}))
+    (shared,) = [s for s in running_upstream if s["route"] == "shares"]
+    assert len(json.loads(shared["body"])["blobs"]) == 1
+    # When only the text changes, Then the push carries no bytes (the service keeps its copy)
+    mark = len(running_upstream)
+    _write(jp_root_dir / "live.chat", _chat_with_attachment("Totals?", "East leads."), 1781233034.0)
+    pushed = await _next_push(running_upstream, mark)
+    assert pushed["blobs"] == []
+    assert "East leads." in json.dumps(pushed["conversation"])
+    # When the attached file changes, Then the next push carries its new bytes
+    mark = len(running_upstream)
+    (jp_root_dir / "results.csv").write_bytes(b"region,revenue\nEast,90000\n")
+    _write(jp_root_dir / "live.chat", _chat_with_attachment("Totals?", "East leads.", "Updated."), 1781233094.0)
+    pushed = await _next_push(running_upstream, mark)
+    (blob,) = pushed["blobs"]
+    assert blob["content_base64"] == "cmVnaW9uLHJldmVudWUKRWFzdCw5MDAwMAo="

@@ -245,6 +245,44 @@ def test_a_notebook_on_her_server_shares_her_file_live_through_her_server(hub: H
     _wait_for_text(hub, shared["url"], "A later question")
 
 
+def _attachment(url: str, name: str) -> bytes:
+    """The bytes of the attachment ``name`` as the link at ``url`` serves them."""
+    exported = requests.get(url + "/export.json", timeout=30)
+    assert exported.status_code == 200, exported.text
+    attachments = exported.json()["attachments"]
+    (attachment_id,) = [k for k, a in attachments.items() if a["name"] == name]
+    file = requests.get(f"{url}/files/{attachment_id}", timeout=30)
+    assert file.status_code == 200, file.text
+    return file.content
+
+
+def test_an_attachment_stays_when_only_the_text_changes_and_follows_its_file(hub: Hub, alice_home: Path) -> None:
+    # Given a live share of a .chat file whose last message attaches results.csv
+    def document(*bodies: str) -> dict[str, Any]:
+        chat = _chat(*bodies, chat_id="with-attachment")
+        chat["messages"][1]["attachments"] = ["att"]
+        chat["attachments"] = {"att": {"type": "file", "value": "results.csv"}}
+        return chat
+
+    (alice_home / "results.csv").write_bytes(b"region,revenue\nEast,89408\n")
+    _write_chat(alice_home / "attached.chat", document("Totals?", "See the file."), T0)
+    created = _server(hub, "alice", "POST", "shares", json={"path": "attached.chat", "mode": "live"})
+    assert created.status_code == 201, created.text
+    url = created.json()["url"]
+    assert _attachment(url, "results.csv") == b"region,revenue\nEast,89408\n"
+    # When only the chat's text changes (her server pushes it without the file's bytes)
+    _write_chat(alice_home / "attached.chat", document("Totals?", "See the file.", "Thanks!"), T0 + 60)
+    _wait_for_text(hub, url, "Thanks!")
+    # Then the link still serves the attachment
+    assert _attachment(url, "results.csv") == b"region,revenue\nEast,89408\n"
+    # When the attached file changes too
+    (alice_home / "results.csv").write_bytes(b"region,revenue\nEast,90000\n")
+    _write_chat(alice_home / "attached.chat", document("Totals?", "See the file.", "Thanks!", "Updated."), T0 + 120)
+    _wait_for_text(hub, url, "Updated.")
+    # Then the link serves its new bytes
+    assert _attachment(url, "results.csv") == b"region,revenue\nEast,90000\n"
+
+
 def test_a_live_chat_shared_from_her_server_follows_the_file_and_outlives_the_server(
     hub: Hub, alice_home: Path
 ) -> None:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import os
 import tempfile
@@ -125,6 +126,18 @@ def _blobs_json(blobs: Mapping[str, bytes]) -> list[dict[str, str]]:
     ]
 
 
+def _fingerprints(conversation: Conversation, blobs: Mapping[str, bytes]) -> dict[str, list[str | None]]:
+    """``{attachment id: [sha256 hex, uri, name]}`` of the bytes a push carries: what the
+    service keeps for an attachment sent without bytes (``shares.merge_conversations``
+    carries stored bytes over when the attachment names the same uri and file name)."""
+    fingerprints: dict[str, list[str | None]] = {}
+    for attachment_id, data in blobs.items():
+        attachment = conversation.attachments.get(attachment_id)
+        if attachment is not None:
+            fingerprints[attachment_id] = [hashlib.sha256(data).hexdigest(), attachment.uri, attachment.name]
+    return fingerprints
+
+
 def _posted(conversation: Conversation) -> dict[str, Any]:
     """A file's conversation as the service stores it: ``convshare/1`` without the
     root-relative path (the service has no such file; this server watches it)."""
@@ -134,7 +147,7 @@ def _posted(conversation: Conversation) -> dict[str, Any]:
 
 class LiveSources:
     """The files of this server shared through the hub service:
-    ``{conversation id on the service: {"path", "format", "index", "mtime"}}``, kept in a
+    ``{conversation id on the service: {"path", "format", "index", "mtime", "pushed"}}``, kept in a
     JSON file of this OS user (written whole, then renamed: never half-written).
 
     Args:
@@ -168,10 +181,21 @@ class LiveSources:
             entry = self._entries.get(conversation_id)
             return dict(entry) if entry is not None else None
 
-    def put(self, conversation_id: str, path: str, fmt: str | None, index: int | None, mtime: float) -> None:
-        """Record (or update) a file and the modification time (epoch seconds) last pushed."""
+    def put(
+        self,
+        conversation_id: str,
+        path: str,
+        fmt: str | None,
+        index: int | None,
+        mtime: float,
+        pushed: dict[str, list[str | None]] | None = None,
+    ) -> None:
+        """Record (or update) a file, the modification time (epoch seconds) last pushed, and
+        the attachments whose bytes the service has (:func:`_fingerprints`)."""
         with self._lock:
-            self._entries[conversation_id] = {"path": path, "format": fmt, "index": index, "mtime": mtime}
+            self._entries[conversation_id] = {
+                "path": path, "format": fmt, "index": index, "mtime": mtime, "pushed": pushed or {},
+            }
             self._save()
 
     def remove(self, conversation_id: str) -> None:
@@ -266,7 +290,9 @@ class HubForwarder:
 
     async def push(self, conversation_id: str, *, force: bool = False) -> HTTPResponse | None:
         """Push a recorded file to the service when it changed since the last push (or
-        ``force``): ``POST conversations/<id>/sync``.
+        ``force``): ``POST conversations/<id>/sync``. Attachments whose bytes, uri and
+        name the service already has from this file go without their bytes (the service
+        keeps its copy); ``force`` sends every one.
 
         Returns the service's answer, or ``None`` when nothing was sent (unchanged, or the
         file cannot be read now: the reason is logged and the last state stays). A 404
@@ -285,15 +311,18 @@ class HubForwarder:
             self.app.log.warning("convshare: %s not pushed to the hub service: %s", path, exc.message)
             return None
         conversation.id = conversation_id
+        fingerprints = _fingerprints(conversation, blobs)
+        pushed = {} if force else entry.get("pushed") or {}
+        changed = {k: v for k, v in blobs.items() if pushed.get(k) != fingerprints.get(k)}
         answer = await self.fetch_json(
             "POST",
             f"conversations/{quote(conversation_id, safe='')}/sync",
-            {"conversation": _posted(conversation), "format": "convshare", "blobs": _blobs_json(blobs)},
+            {"conversation": _posted(conversation), "format": "convshare", "blobs": _blobs_json(changed)},
         )
         if answer.code == 404:
             self.sources.remove(conversation_id)
         elif answer.code < 300:
-            self.sources.put(conversation_id, path, entry.get("format"), entry.get("index"), mtime)
+            self.sources.put(conversation_id, path, entry.get("format"), entry.get("index"), mtime, fingerprints)
         else:
             self.app.log.warning(
                 "convshare: %s not pushed to the hub service: %s %s", path, answer.code, (answer.body or b"")[:300]
@@ -464,7 +493,7 @@ class HubForwardHandler(_Base):
         if answer.code < 300:
             data = json.loads(answer.body)
             conversation_id = str(data.get("conversation_id") or data.get("id") or conversation.id)
-            forwarder.sources.put(conversation_id, path, fmt, index, mtime)
+            forwarder.sources.put(conversation_id, path, fmt, index, mtime, _fingerprints(conversation, blobs))
             forwarder.pusher.start()
         self._answer(answer)
 
