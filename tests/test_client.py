@@ -468,7 +468,7 @@ def test_on_a_hub_the_service_is_used_when_the_own_server_is_unreachable(monkeyp
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     _on_a_hub(monkeypatch, f"http://127.0.0.1:{port}/user/ada/", "hub-token")
-    # When the server is discovered, Then it is the service, without waiting
+    # When the server is discovered, Then it is the service
     info = discover_server()
     assert (info.url, info.token, info.root_dir) == ("http://127.0.0.1:9/services/convshare/", "hub-token", None)
 
